@@ -1,0 +1,135 @@
+"""Driving a Machine: untimed (pure interleavings) or timed with simpy.
+
+Untimed, every enabled action is a choice and time does not exist: this is
+what the explorer searches.
+
+Timed, a ``simpy.Environment`` keeps the clock and one simpy process runs the
+machine loop. Each action has an earliest time: a thread's op when its CPU has
+paid for its previous op (``costs``), a store-buffer drain ``drain_ns`` after
+the store entered the buffer, a timer when its deadline comes (an I/O latency,
+the 120 s hung-task watchdog). The loop advances to the earliest time and
+hands the strategy *every* action due at that instant: ties are explicit
+choices, never settled by simpy's event order. A replayed schedule may pick
+any enabled action; time then moves to that action's earliest time.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import simpy
+
+from simulator.engine import ops as O
+from simulator.engine.machine import Machine
+
+# What an op costs on the CPU that runs it, in ns, unless a model names its own.
+DEFAULT_COSTS = {
+    O.LOAD: 2, O.STORE: 2, O.FENCE: 35, O.CAS: 20, O.SWAP: 20, O.FETCH_OR: 20,
+    O.FETCH_AND: 20, O.FETCH_ADD: 20, O.LOCK: 25, O.UNLOCK: 20, O.CV_WAIT: 60,
+    O.CV_WAIT_SIG: 60, O.CV_REACQUIRE: 40, O.CV_SIGNAL: 60, O.CV_BROADCAST: 60,
+    O.RW_ENTER: 30, O.RW_EXIT: 25, O.SLEEP: 50, O.HALT: 10, O.SEND_SIGNAL: 1500,
+    O.NOTE: 0, O.CHECK: 0,
+}
+DRAIN_NS = 20
+
+
+def drive_untimed(machine: Machine, strategy) -> list[str]:
+    """Step ``machine`` with ``strategy`` until nothing is enabled; return the schedule."""
+    schedule: list[str] = []
+    while True:
+        actions = machine.enabled()
+        if not actions:
+            break
+        action = strategy.choose(machine, actions)
+        if action is None:
+            break
+        machine.step(action)
+        schedule.append(action)
+    return schedule
+
+
+class TimedDriver:
+    """Runs a Machine in simulated time on a simpy Environment."""
+
+    def __init__(self, machine: Machine, strategy, costs: dict[str, int] | None = None,
+                 drain_ns: int = DRAIN_NS, until_ns: int | None = None):
+        self.machine = machine
+        self.strategy = strategy
+        self.costs = costs or {}
+        self.drain_ns = drain_ns
+        self.until_ns = until_ns
+        self.env = simpy.Environment()
+        self.cpu_free = [0] * machine.cpus
+        self.store_times = [deque() for _ in range(machine.cpus)]
+        self.deadlines: dict[str, int] = {}
+        self.schedule: list[str] = []
+
+    def cost(self, op: tuple) -> int:
+        return self.costs.get(op[1], DEFAULT_COSTS.get(op[0], 1))
+
+    def earliest(self, action: str) -> int:
+        m = self.machine
+        if action.startswith("drain:"):
+            return self.store_times[int(action[9:])][0] + self.drain_ns
+        if action.startswith("fire:"):
+            return self.deadlines[action[5:]]
+        return self.cpu_free[m.by_name[action].cpu]
+
+    def _loop(self):
+        m, env = self.machine, self.env
+        while True:
+            actions = m.enabled()
+            if not actions:
+                return
+            times = {a: max(env.now, self.earliest(a)) for a in actions}
+            if getattr(self.strategy, "name", "") == "replay":
+                action = self.strategy.choose(m, actions)
+            else:
+                first = min(times.values())
+                action = self.strategy.choose(m, [a for a in actions if times[a] == first])
+            if action is None:
+                return
+            at = times.get(action, env.now)
+            if self.until_ns is not None and at > self.until_ns:
+                return
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            self._take(action)
+
+    def _take(self, action: str) -> None:
+        m, now = self.machine, self.env.now
+        m.now = now
+        thread = m.by_name.get(action)
+        op = thread.op if thread is not None else None
+        m.step(action)
+        self.schedule.append(action)
+        if op is not None:
+            self.cpu_free[thread.cpu] = now + self.cost(op)
+        self._sync_buffers(now)
+        for timer, (_, ns) in m.timers.items():
+            self.deadlines.setdefault(timer, now + ns)
+        for timer in [t for t in self.deadlines if t not in m.timers]:
+            del self.deadlines[timer]
+
+    def _sync_buffers(self, now: int) -> None:
+        for cpu, times in enumerate(self.store_times):
+            size = len(self.machine.memory.buffer(cpu))
+            while len(times) > size:
+                times.popleft()
+            while len(times) < size:
+                times.append(now)
+
+    def run(self) -> list[str]:
+        """Run until nothing is enabled (or the time limit); return the schedule."""
+        self.env.process(self._loop())
+        self.env.run()
+        return self.schedule
+
+
+def drive(machine: Machine, strategy, timed: bool,
+          costs: dict[str, int] | None = None) -> list[str]:
+    """Run ``machine`` to its end with ``strategy``, timed or untimed."""
+    if timed:
+        return TimedDriver(machine, strategy, costs).run()
+    return drive_untimed(machine, strategy)
+
+

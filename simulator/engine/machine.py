@@ -1,0 +1,514 @@
+"""The Machine: threads of ops over memory, locks and timers, one action at a time.
+
+An *action* is a short string naming one thing that can happen next:
+
+- ``"vcpu0"``          run thread vcpu0 for one op;
+- ``"drain:cpu1"``     move the oldest store in CPU 1's store buffer to memory;
+- ``"fire:blkio.io"``  a timer fires (an I/O completes, a timeout expires) and
+                       wakes the thread sleeping on it;
+- ``"nudge"``          the scenario's external nudge (an NMI, a signal, a later
+                       I/O) — never offered by ``enabled()``, only applied on purpose.
+
+``enabled()`` lists the actions possible now, ``step(action)`` performs one,
+``fingerprint()`` names the state, and ``verdict()`` says how the run ended.
+The Machine is plain Python and knows nothing of time; ``engine.clock`` adds it.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Generator
+from typing import Any
+
+from simulator.engine import ops as O
+from simulator.engine.memory import ModelError, make_memory
+from simulator.engine.sync import CondVar, Mutex, RwLock
+from simulator.engine.verdict import DEADLOCK, LIMIT, OK, STUCK, VIOLATION, Verdict
+from simulator.errors import UsageError
+
+Program = Generator[tuple, Any, None]
+NUDGE = "nudge"
+_MASK = (1 << 61) - 1
+_PARK = object()  # a handler's answer: the thread now waits, do not resume it yet
+
+
+class ScheduleError(UsageError):
+    """An action was asked for that is not possible now (strict replay)."""
+
+
+class Thread:
+    """A simulated thread: its program, its CPU and what it is doing now."""
+
+    __slots__ = ("name", "cpu", "gen", "op", "wait", "signal", "daemon", "hist", "ops")
+
+    def __init__(self, name: str, cpu: int, gen: Program, daemon: bool):
+        self.name = name
+        self.cpu = cpu
+        self.gen = gen
+        self.op: tuple | None = None  # the op it will perform when next run
+        self.wait: tuple | None = None  # ("cv", name) or ("timer", name) while parked
+        self.signal = False  # a signal is pending for it
+        self.daemon = daemon  # may be left blocked at the end (a worker waiting for work)
+        self.hist = 0  # a running hash of every result it has received: its local state
+        self.ops = 0
+
+    @property
+    def done(self) -> bool:
+        return self.op is None
+
+
+class Machine:
+    """Memory, locks, timers and threads, stepped one action at a time."""
+
+    def __init__(
+        self,
+        cells: dict[str, int],
+        cpus: int,
+        memory_model: str = "tso",
+        *,
+        tracing: bool = False,
+        step_budget: int = 20_000,
+        check_property: Callable[[Machine], tuple[bool, str]] | None = None,
+        nudge: Callable[[Machine], None] | None = None,
+    ):
+        self.memory = make_memory(memory_model, cells, cpus)
+        self.cpus = cpus
+        self.threads: list[Thread] = []
+        self.by_name: dict[str, Thread] = {}
+        self.mutexes: dict[str, Mutex] = {}
+        self.cvs: dict[str, CondVar] = {}
+        self.rwlocks: dict[str, RwLock] = {}
+        self.timers: dict[str, tuple[str, int]] = {}  # timer -> (thread, ns)
+        self.tracing = tracing
+        self.records: list[dict] = []
+        self.step_budget = step_budget
+        self.steps = 0
+        self.now = 0  # ns; set by engine.clock in timed mode
+        self.failure: str | None = None
+        self.check_property = check_property
+        self.nudge_fn = nudge
+        self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
+        self.preemptions = 0
+        self._drain_names = [f"drain:cpu{c}" for c in range(cpus)]
+        self._handlers = {
+            O.LOAD: self._do_load, O.STORE: self._do_store, O.FENCE: self._do_fence,
+            O.CAS: self._do_atomic, O.SWAP: self._do_atomic, O.FETCH_OR: self._do_atomic,
+            O.FETCH_AND: self._do_atomic, O.FETCH_ADD: self._do_atomic,
+            O.LOCK: self._do_lock, O.UNLOCK: self._do_unlock,
+            O.CV_WAIT: self._do_cv_wait, O.CV_WAIT_SIG: self._do_cv_wait,
+            O.CV_REACQUIRE: self._do_cv_reacquire,
+            O.CV_SIGNAL: self._do_cv_wake, O.CV_BROADCAST: self._do_cv_wake,
+            O.RW_ENTER: self._do_rw_enter, O.RW_EXIT: self._do_rw_exit,
+            O.SLEEP: self._do_sleep, O.HALT: self._do_halt,
+            O.SEND_SIGNAL: self._do_send_signal, O.NOTE: self._do_note, O.CHECK: self._do_check,
+        }
+
+    # ------------------------------------------------------------------ set-up
+    def add_thread(self, name: str, cpu: int, program: Program, daemon: bool = False) -> Thread:
+        """Start a thread on ``cpu`` running ``program`` (a generator of ops)."""
+        if name in self.by_name or name.startswith(("drain:", "fire:")) or name == NUDGE:
+            raise ModelError(f"bad or duplicate thread name {name!r}")
+        if not 0 <= cpu < self.cpus:
+            raise ModelError(f"thread {name!r} on cpu{cpu}, but the machine has {self.cpus} CPUs")
+        t = Thread(name, cpu, program, daemon)
+        self.threads.append(t)
+        self.by_name[name] = t
+        self._resume(t, None, first=True)
+        return t
+
+    def mutex(self, name: str) -> Mutex:
+        return self.mutexes.setdefault(name, Mutex())
+
+    def cv(self, name: str) -> CondVar:
+        return self.cvs.setdefault(name, CondVar())
+
+    def rwlock(self, name: str) -> RwLock:
+        return self.rwlocks.setdefault(name, RwLock())
+
+    # ------------------------------------------------------------ the actions
+    def enabled(self) -> list[str]:
+        """The actions possible now, in a stable order: threads, drains, timers."""
+        if self.failure is not None or self.steps >= self.step_budget:
+            return []
+        acts = [t.name for t in self.threads if t.op is not None and t.wait is None
+                and self._ready(t, t.op)]
+        for c in self.memory.buffered_cpus():
+            acts.append(self._drain_names[c])
+        for name in self.timers:
+            acts.append("fire:" + name)
+        return acts
+
+    def _ready(self, t: Thread, op: tuple) -> bool:
+        kind = op[0]
+        if kind == O.LOCK:
+            return self.mutex(op[2]).owner is None
+        if kind == O.CV_REACQUIRE:
+            return self.mutex(op[3]).owner is None
+        if kind == O.HALT:
+            return self.memory.cells[op[2]] != 0
+        if kind == O.RW_ENTER:
+            writer = op[3] == O.WRITER
+            return self.rwlock(op[2]).can_enter(writer, self._writer_waiting(op[2], t))
+        return True
+
+    def _writer_waiting(self, rw: str, asker: Thread) -> bool:
+        for t in self.threads:
+            op = t.op
+            if (t is not asker and op is not None and op[0] == O.RW_ENTER and op[2] == rw
+                    and op[3] == O.WRITER and t.wait is None):
+                return True
+        return False
+
+    def step(self, action: str) -> dict | None:
+        """Perform one action. Returns the step record when tracing, else None."""
+        before = self._picture() if self.tracing else None
+        if action.startswith("drain:"):
+            rec = self._step_drain(action)
+        elif action.startswith("fire:"):
+            rec = self._step_fire(action[5:])
+        elif action == NUDGE:
+            rec = self._step_nudge()
+        else:
+            rec = self._step_thread(action)
+        self.steps += 1
+        if before is not None:
+            rec["i"] = len(self.records)
+            rec["t_ns"] = self.now
+            rec["action"] = action
+            rec["diff"] = _diff(before, self._picture())
+            self.records.append(rec)
+            return rec
+        return None
+
+    def _step_thread(self, name: str) -> dict | None:
+        t = self.by_name.get(name)
+        if t is None or t.op is None or t.wait is not None or not self._ready(t, t.op):
+            raise ScheduleError(f"action {name!r} is not enabled now "
+                                f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
+        last = self.last[t.cpu]
+        if last is not None and last != name:
+            other = self.by_name[last]
+            if other.op is not None and other.wait is None and self._ready(other, other.op):
+                self.preemptions += 1
+        self.last[t.cpu] = name
+        op = t.op
+        try:
+            result = self._handlers[op[0]](t, op)
+        except ModelError as exc:
+            self.failure = f"{name}: {exc}"
+            result = None
+        rec = _record(t, op, result) if self.tracing else None
+        if result is not _PARK:
+            self._resume(t, result)
+        elif rec is not None:
+            rec["result"] = None
+        return rec
+
+    def _step_drain(self, action: str) -> dict | None:
+        cpu = int(action[len("drain:cpu"):]) if action[len("drain:cpu"):].isdigit() else -1
+        if cpu not in self.memory.buffered_cpus():
+            raise ScheduleError(f"action {action!r} is not enabled now (that store buffer is empty)")
+        addr, value = self.memory.drain(cpu)
+        if not self.tracing:
+            return None
+        return {"thread": f"sb{cpu}", "cpu": cpu, "func": "store buffer", "op": "drain",
+                "detail": f"{addr} = {value}", "result": None}
+
+    def _step_fire(self, timer: str) -> dict | None:
+        if timer not in self.timers:
+            raise ScheduleError(f"action 'fire:{timer}' is not enabled now (no such timer armed)")
+        tname, ns = self.timers.pop(timer)
+        t = self.by_name[tname]
+        t.wait = None
+        op = t.op
+        self._resume(t, None)
+        if not self.tracing:
+            return None
+        return {"thread": tname, "cpu": t.cpu, "func": op[1], "op": "wakeup",
+                "detail": f"timer {timer} ({ns} ns) fired", "result": None}
+
+    def _step_nudge(self) -> dict | None:
+        if self.nudge_fn is None:
+            raise ScheduleError("this scenario has no nudge")
+        self.failure = None
+        self.nudge_fn(self)
+        if not self.tracing:
+            return None
+        return {"thread": "outside", "cpu": -1, "func": "nudge", "op": "nudge",
+                "detail": "external nudge", "result": None}
+
+    def _resume(self, t: Thread, result: Any, first: bool = False) -> None:
+        """Hand ``result`` to the thread and fetch the op it wants next."""
+        if not first:
+            code = -1 if result is None else int(result)
+            t.hist = (t.hist * 1_000_003 + code + 7) & _MASK
+            t.ops += 1
+        try:
+            t.op = next(t.gen) if first else t.gen.send(result)
+        except StopIteration:
+            t.op = None
+        except UsageError:
+            raise
+        except Exception as exc:  # model or student code crashed: a failed run, not a crash
+            t.op = None
+            self.failure = f"{t.name} raised {type(exc).__name__}: {exc}"
+        else:
+            if type(t.op) is not tuple or t.op[0] not in self._handlers:
+                bad, t.op = t.op, None
+                self.failure = f"{t.name} yielded {bad!r}, which is not an op"
+
+    # ------------------------------------------------------------ op handlers
+    def _do_load(self, t, op):
+        return self.memory.load(t.cpu, op[2])
+
+    def _do_store(self, t, op):
+        if type(op[3]) is not int:
+            raise ModelError(f"store of non-integer {op[3]!r} to {op[2]}")
+        self.memory.store(t.cpu, op[2], op[3])
+
+    def _do_fence(self, t, op):
+        self.memory.flush(t.cpu)
+
+    def _do_atomic(self, t, op):
+        mem = self.memory
+        mem.flush(t.cpu)
+        old = mem.load(t.cpu, op[2])
+        kind, arg = op[0], op[3]
+        if kind == O.CAS:
+            new = op[4] if old == arg else old
+        elif kind == O.SWAP:
+            new = arg
+        elif kind == O.FETCH_OR:
+            new = old | arg
+        elif kind == O.FETCH_AND:
+            new = old & arg
+        else:
+            new = old + arg
+        mem.cells[op[2]] = new
+        return old
+
+    def _do_lock(self, t, op):
+        self.memory.flush(t.cpu)
+        self.mutex(op[2]).owner = t.name
+
+    def _do_unlock(self, t, op):
+        m = self.mutex(op[2])
+        if m.owner != t.name:
+            raise ModelError(f"mutex_exit({op[2]}) by a thread that does not own it")
+        self.memory.flush(t.cpu)
+        m.owner = None
+
+    def _do_cv_wait(self, t, op):
+        cv, mname = op[2], op[3]
+        m = self.mutex(mname)
+        if m.owner != t.name:
+            raise ModelError(f"{op[0]}({cv}) without holding {mname}")
+        if op[0] == O.CV_WAIT_SIG and t.signal:
+            t.signal = False
+            return 0
+        self.memory.flush(t.cpu)
+        m.owner = None
+        self.cv(cv).waiters.append(t.name)
+        t.wait = ("cv", cv, op[0] == O.CV_WAIT_SIG)
+        t.op = (O.CV_REACQUIRE, op[1], cv, mname, 1)
+        return _PARK
+
+    def _do_cv_reacquire(self, t, op):
+        self.memory.flush(t.cpu)
+        self.mutex(op[3]).owner = t.name
+        return op[4]
+
+    def _do_cv_wake(self, t, op):
+        self.memory.flush(t.cpu)
+        waiters = self.cv(op[2]).waiters
+        count = len(waiters) if op[0] == O.CV_BROADCAST else min(1, len(waiters))
+        for name in waiters[:count]:
+            self.by_name[name].wait = None
+        del waiters[:count]
+        return count
+
+    def _do_rw_enter(self, t, op):
+        self.memory.flush(t.cpu)
+        rw = self.rwlock(op[2])
+        if op[3] == O.WRITER:
+            rw.writer = t.name
+        else:
+            rw.readers.append(t.name)
+
+    def _do_rw_exit(self, t, op):
+        rw = self.rwlock(op[2])
+        self.memory.flush(t.cpu)
+        if rw.writer == t.name:
+            rw.writer = None
+        elif t.name in rw.readers:
+            rw.readers.remove(t.name)
+        else:
+            raise ModelError(f"rw_exit({op[2]}) by a thread that does not hold it")
+
+    def _do_sleep(self, t, op):
+        timer = op[2] or f"{t.name}.sleep"
+        if timer in self.timers:
+            raise ModelError(f"timer {timer} armed twice")
+        self.timers[timer] = (t.name, op[3])
+        t.wait = ("timer", timer)
+        return _PARK
+
+    def _do_halt(self, t, op):
+        return self.memory.cells[op[2]]
+
+    def _do_send_signal(self, t, op):
+        target = self.by_name.get(op[2])
+        if target is None:
+            raise ModelError(f"signal to unknown thread {op[2]!r}")
+        target.signal = True
+        w = target.wait
+        if w is not None and w[0] == "cv" and w[2]:  # interrupts a cv_wait_sig
+            self.cv(w[1]).waiters.remove(target.name)
+            target.wait = None
+            target.signal = False
+            target.op = target.op[:4] + (0,)
+
+    def _do_note(self, t, op):
+        return None
+
+    def _do_check(self, t, op):
+        if not op[2]:
+            self.failure = f"{op[1]}: {op[3]}"
+
+    # ----------------------------------------------------------- the outcome
+    def verdict(self) -> Verdict | None:
+        """How the run ended, or None while some action is still possible."""
+        if self.failure is not None:
+            return Verdict(VIOLATION, self.failure)
+        if self.steps >= self.step_budget:
+            return Verdict(LIMIT, f"step budget of {self.step_budget} spent")
+        if self.enabled():
+            return None
+        live = [t for t in self.threads if t.op is not None and not t.daemon]
+        if not live:
+            if self.check_property is None:
+                return Verdict(OK)
+            held, reason = self.check_property(self)
+            return Verdict(OK if held else VIOLATION, reason)
+        waits = tuple(self.wait_for(t) for t in self.threads if t.op is not None)
+        reason = ""
+        if self.check_property is not None:
+            reason = self.check_property(self)[1]
+        if self.nudge_fn is not None and any(self._nudgeable(t) for t in live):
+            return Verdict(STUCK, reason, waits)
+        return Verdict(DEADLOCK, reason, waits)
+
+    def _nudgeable(self, t: Thread) -> bool:
+        """Would an external event wake it? A halted CPU (an interrupt or NMI)
+        or an interruptible wait (a signal)."""
+        if t.op[0] == O.HALT:
+            return True
+        return t.wait is not None and t.wait[0] == "cv" and t.wait[2]
+
+    def wait_for(self, t: Thread) -> str:
+        """What a blocked thread waits for, in words (one wait-for edge)."""
+        op = t.op
+        who = f"{t.name} in {op[1]}"
+        if t.wait is not None and t.wait[0] == "cv":
+            kind = "cv_wait_sig" if t.wait[2] else "cv_wait"
+            return f"{who}: {kind} on {t.wait[1]} (no one left to signal it)"
+        if t.wait is not None and t.wait[0] == "timer":
+            return f"{who}: sleeping until timer {t.wait[1]} fires"
+        if op[0] in (O.LOCK, O.CV_REACQUIRE):
+            m = op[2] if op[0] == O.LOCK else op[3]
+            return f"{who}: wants mutex {m}, held by {self.mutex(m).owner}"
+        if op[0] == O.RW_ENTER:
+            rw = self.rwlock(op[2])
+            holders = ", ".join(rw.holders()) or "no one (a writer is waiting)"
+            return f"{who}: wants {op[2]} as {op[3]}, held by {holders}"
+        if op[0] == O.HALT:
+            return f"{who}: halted until {op[2]} != 0"
+        return f"{who}: ready to run {op[0]}"
+
+    # --------------------------------------------------------- state pictures
+    def key(self) -> tuple:
+        """A canonical, hashable picture of the whole state."""
+        return (
+            self.memory.key(),
+            tuple((t.op is None, t.wait, t.hist, t.signal) for t in self.threads),
+            tuple(sorted((k, m.owner) for k, m in self.mutexes.items())),
+            tuple(sorted((k, cv.key()) for k, cv in self.cvs.items())),
+            tuple(sorted((k, rw.key()) for k, rw in self.rwlocks.items())),
+            tuple(sorted(self.timers)),
+        )
+
+    def fingerprint(self) -> str:
+        """A stable name for the state: blake2b over its canonical encoding."""
+        return hashlib.blake2b(repr(self.key()).encode(), digest_size=16).hexdigest()
+
+    def snapshot(self) -> dict:
+        """The state as a person reads it: memory, each CPU's view, locks, threads."""
+        mem = self.memory
+        return {
+            "memory": dict(mem.cells),
+            "store_buffers": {f"cpu{c}": mem.buffer(c) for c in range(self.cpus)},
+            "views": {f"cpu{c}": {a: mem.visible(c, a) for a, _ in mem.buffer(c)}
+                      for c in range(self.cpus)},
+            "mutexes": {k: m.owner for k, m in sorted(self.mutexes.items())},
+            "cv_waiters": {k: list(cv.waiters) for k, cv in sorted(self.cvs.items())},
+            "rwlocks": {k: rw.holders() for k, rw in sorted(self.rwlocks.items())},
+            "threads": {t.name: _thread_state(self, t) for t in self.threads},
+            "timers": sorted(self.timers),
+        }
+
+    def _picture(self) -> dict:
+        mem = self.memory
+        pic = dict(mem.cells)
+        for c in range(self.cpus):
+            pic[f"sb.cpu{c}"] = tuple(mem.buffer(c))
+        for k, m in self.mutexes.items():
+            pic[f"mutex.{k}"] = m.owner
+        for k, rw in self.rwlocks.items():
+            pic[f"rwlock.{k}"] = tuple(rw.holders())
+        return pic
+
+
+def _thread_state(machine: Machine, t: Thread) -> str:
+    if t.op is None:
+        return "done"
+    if t.wait is not None or not machine._ready(t, t.op):
+        return "blocked: " + machine.wait_for(t).split(": ", 1)[1]
+    return f"ready: next {t.op[1]} ({t.op[0]})"
+
+
+def _detail(op: tuple) -> str:
+    kind, a, b = op[0], op[2], op[3]
+    if kind == O.STORE:
+        return f"{a}, {b}"
+    if kind in (O.CAS,):
+        return f"{a}, {b}, {op[4]}"
+    if kind in O.ATOMICS:
+        return f"{a}, {hex(b) if kind in (O.FETCH_OR, O.FETCH_AND) else b}"
+    if kind in (O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE):
+        return f"{a}, {b}"
+    if kind == O.RW_ENTER:
+        return f"{a}, {b}"
+    if kind == O.SLEEP:
+        return f"{b} ns"
+    if kind == O.CHECK:
+        return b
+    return "" if a is None else str(a)
+
+
+def _record(t: Thread, op: tuple, result: Any) -> dict:
+    return {"thread": t.name, "cpu": t.cpu, "func": op[1], "op": op[0],
+            "detail": _detail(op), "result": result if type(result) is int else None}
+
+
+def _diff(before: dict, after: dict) -> dict:
+    out = {}
+    for k in after.keys() | before.keys():
+        old, new = before.get(k), after.get(k)
+        if old != new:
+            out[k] = [_jsonable(old), _jsonable(new)]
+    return dict(sorted(out.items()))
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v

@@ -1,0 +1,120 @@
+"""Running scenarios: one run, a replay, or many seeded random runs.
+
+These are the calls the CLI, the notebooks and the grader share::
+
+    trace = run("virtio-barriers", "buggy", seed=3)
+    again = replay(trace)            # the same steps, the same verdict
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from simulator import scenarios
+from simulator.engine.clock import TimedDriver, drive_untimed
+from simulator.engine.machine import Machine
+from simulator.engine.strategies import Replay, make_strategy
+from simulator.engine.trace import Trace
+from simulator.engine.verdict import Verdict
+from simulator.errors import UsageError
+
+MODES = ("timed", "untimed")
+
+
+def _check_mode(mode: str) -> bool:
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r} (choose timed or untimed)")
+    return mode == "timed"
+
+
+def execute(scenario: str, variant="buggy", params: dict | None = None, *, strategy,
+            mode: str = "untimed", memory_model: str | None = None, tracing: bool = True,
+            step_budget: int = 20_000) -> tuple[Machine, list[str]]:
+    """Build the scenario's machine and drive it to its end; return it and the schedule."""
+    timed = _check_mode(mode)
+    sc = scenarios.get(scenario)
+    m = sc.machine(variant, params, memory_model=memory_model, tracing=tracing, timed=timed,
+                   step_budget=step_budget)
+    if timed:
+        schedule = TimedDriver(m, strategy, sc.costs).run()
+    else:
+        schedule = drive_untimed(m, strategy)
+    return m, schedule
+
+
+def to_trace(m: Machine, schedule: list[str], scenario: str, variant, params: dict | None,
+             mode: str, strategy: str, seed: int | None) -> Trace:
+    sc = scenarios.get(scenario)
+    verdict = m.verdict() or Verdict("limit", "the schedule ended before the run did")
+    return Trace(scenario=scenario, variant=sc.variant_name(variant), params=sc.resolve(params),
+                 memory_model=m.memory.name, mode=mode, strategy=strategy, seed=seed,
+                 schedule=schedule, verdict=verdict, steps=list(m.records))
+
+
+def run(scenario: str, variant="buggy", params: dict | None = None, *, seed: int = 0,
+        strategy: str = "random", mode: str = "untimed", memory_model: str | None = None,
+        step_budget: int = 20_000) -> Trace:
+    """One run of a scenario with a seeded strategy; the trace it leaves."""
+    strat = make_strategy(strategy, seed)
+    m, schedule = execute(scenario, variant, params, strategy=strat, mode=mode,
+                          memory_model=memory_model, step_budget=step_budget)
+    return to_trace(m, schedule, scenario, variant, params, mode, strat.name, seed)
+
+
+def replay(trace: Trace | list[str], scenario: str | None = None, variant="buggy",
+           params: dict | None = None, *, mode: str | None = None,
+           memory_model: str | None = None) -> Trace:
+    """Re-run a recorded schedule exactly (strict: each action must be possible)."""
+    if isinstance(trace, Trace):
+        schedule, scenario, variant = trace.schedule, trace.scenario, trace.variant
+        params, mode = trace.params, mode or trace.mode
+        memory_model = memory_model or trace.memory_model
+    else:
+        schedule = list(trace)
+        if scenario is None:
+            raise UsageError("replay of a bare schedule needs the scenario name")
+    mode = mode or "untimed"
+    m, done = execute(scenario, variant, params, strategy=Replay(schedule), mode=mode,
+                      memory_model=memory_model)
+    if len(done) != len(schedule):
+        raise UsageError(f"schedule step {len(done)}: {schedule[len(done)]!r} is not enabled "
+                         "(nothing is)")
+    return to_trace(m, done, scenario, variant, params, mode, "replay", None)
+
+
+@dataclass
+class RandomSearch:
+    """What many seeded random runs found: a count per verdict and the first bad run."""
+
+    scenario: str
+    variant: str
+    runs: int
+    seed: int
+    verdicts: Counter = field(default_factory=Counter)
+    counterexample: Trace | None = None
+
+    def to_json(self) -> dict:
+        return {"scenario": self.scenario, "variant": self.variant, "strategy": "random",
+                "runs": self.runs, "seed": self.seed, "verdicts": dict(self.verdicts),
+                "counterexample": self.counterexample.to_json() if self.counterexample else None}
+
+
+def random_search(scenario: str, variant="buggy", params: dict | None = None, *,
+                  runs: int = 1000, seed: int = 0, memory_model: str | None = None,
+                  step_budget: int = 20_000) -> RandomSearch:
+    """``runs`` untimed runs, run i seeded with ``seed + i``; keep the first bad one."""
+    if runs < 1:
+        raise UsageError(f"--runs must be at least 1, not {runs}")
+    sc = scenarios.get(scenario)
+    found = RandomSearch(scenario, sc.variant_name(variant), runs, seed)
+    for i in range(runs):
+        strat = make_strategy("random", seed + i)
+        m = sc.machine(variant, params, memory_model=memory_model, step_budget=step_budget)
+        schedule = drive_untimed(m, strat)
+        verdict = m.verdict()
+        found.verdicts[verdict.kind] += 1
+        if verdict.bad and found.counterexample is None:
+            found.counterexample = replay(schedule, scenario, variant, params,
+                                          memory_model=memory_model)
+            found.counterexample.strategy, found.counterexample.seed = "random", seed + i
+    return found
