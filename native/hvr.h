@@ -26,6 +26,11 @@
 #define HVR_PORT_USER        0x20   /* 0x20..0x3f: free for the callback    */
 #define HVR_NPORTS           0x40
 
+/* Ring-3 guests cannot use in/out everywhere (a paravirtual host may refuse
+ * IOPL 3), so every port also answers as a 4-byte MMIO doorbell register at
+ * HVR_MMIO_DOORBELL + 4 * port, in memory no slot backs. */
+#define HVR_MMIO_DOORBELL    0xc0000000
+
 /* Where a port exit is handled. */
 #define HVR_ROUTE_C          0
 #define HVR_ROUTE_PYTHON     1

@@ -208,27 +208,53 @@ static int vcpu__io_c(struct hvr_vcpu *vcpu, uint16_t port, int out, uint32_t *v
 	}
 }
 
+/* A port access, whichever way it arrived (in/out or the MMIO doorbell). */
+static int vcpu__port(struct hvr_vcpu *vcpu, uint16_t port, int out, uint32_t *value)
+{
+	if (port >= HVR_NPORTS)
+		return vcpu__fail(vcpu, "unexpected access to port 0x%x", port);
+	if (vcpu->route[port] == HVR_ROUTE_PYTHON)
+		return vcpu__io_callback(vcpu, port, out, value);
+	return vcpu__io_c(vcpu, port, out, value);
+}
+
 static int vcpu__handle_io(struct hvr_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	int out = run->io.direction == KVM_EXIT_IO_OUT;
-	uint16_t port = run->io.port;
 	uint32_t value = 0;
 	int ret;
 
 	if (run->io.count != 1 || run->io.size > 4)
-		return vcpu__fail(vcpu, "string port I/O on port 0x%x is not supported", port);
-	if (port >= HVR_NPORTS)
-		return vcpu__fail(vcpu, "unexpected port I/O on port 0x%x", port);
+		return vcpu__fail(vcpu, "string port I/O on port 0x%x is not supported",
+				  run->io.port);
 	if (out)
 		memcpy(&value, data, run->io.size);
-	if (vcpu->route[port] == HVR_ROUTE_PYTHON)
-		ret = vcpu__io_callback(vcpu, port, out, &value);
-	else
-		ret = vcpu__io_c(vcpu, port, out, &value);
-	if (!out && port != HVR_PORT_CMD)
+	ret = vcpu__port(vcpu, run->io.port, out, &value);
+	if (!out && run->io.port != HVR_PORT_CMD)
 		memcpy(data, &value, run->io.size);
+	return ret;
+}
+
+static int vcpu__handle_mmio(struct hvr_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	uint64_t offset = run->mmio.phys_addr - HVR_MMIO_DOORBELL;
+	uint32_t value = 0;
+	int ret;
+
+	if (run->mmio.phys_addr < HVR_MMIO_DOORBELL || offset >= 4 * HVR_NPORTS ||
+	    (offset & 3) || run->mmio.len != 4)
+		return vcpu__fail(vcpu, "the guest touched unbacked address 0x%llx",
+				  (unsigned long long)run->mmio.phys_addr);
+	if (offset / 4 == HVR_PORT_CMD)
+		return vcpu__fail(vcpu, "the command port has no doorbell");
+	if (run->mmio.is_write)
+		memcpy(&value, run->mmio.data, 4);
+	ret = vcpu__port(vcpu, (uint16_t)(offset / 4), run->mmio.is_write, &value);
+	if (!run->mmio.is_write)
+		memcpy(run->mmio.data, &value, 4);
 	return ret;
 }
 
@@ -246,8 +272,7 @@ static int vcpu__handle_exit(struct hvr_vcpu *vcpu)
 	case KVM_EXIT_HLT:
 		return vcpu__fail(vcpu, "the guest halted outside the in-kernel irqchip");
 	case KVM_EXIT_MMIO:
-		return vcpu__fail(vcpu, "the guest touched unbacked address 0x%llx",
-				  (unsigned long long)run->mmio.phys_addr);
+		return vcpu__handle_mmio(vcpu);
 	case KVM_EXIT_SHUTDOWN:
 		return vcpu__fail(vcpu, "the guest shut down (triple fault)");
 	case KVM_EXIT_FAIL_ENTRY:

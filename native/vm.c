@@ -110,7 +110,8 @@ static int vm__add_memory(struct hvr_vm *vm)
 
 /*
  * Identity-map guest memory with 2 MiB pages, user-accessible so ring-3
- * guests can use it too, and map the local APIC page uncached for ring 0.
+ * guests can use it too; map the doorbell page (for every ring) and the
+ * local APIC page (ring 0 only) uncached.
  */
 static void vm__setup_paging(struct hvr_vm *vm)
 {
@@ -125,6 +126,8 @@ static void vm__setup_paging(struct hvr_vm *vm)
 	pdpt[APIC_GPA >> 30] = PD_APIC_GPA | PTE_P | PTE_RW | PTE_US;
 	for (page = 0; page < vm->mem_size >> 21; page++)
 		pd_low[page] = (page << 21) | PTE_P | PTE_RW | PTE_US | PTE_PS;
+	pd_apic[(HVR_MMIO_DOORBELL >> 21) & 511] = HVR_MMIO_DOORBELL |
+		PTE_P | PTE_RW | PTE_US | PTE_PS | PTE_PCD | PTE_PWT;
 	pd_apic[(APIC_GPA >> 21) & 511] = (APIC_GPA & ~0x1fffffull) |
 		PTE_P | PTE_RW | PTE_PS | PTE_PCD | PTE_PWT;
 }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from simulator import scenarios
 from simulator.engine.clock import TimedDriver, drive_untimed
 from simulator.engine.machine import Machine
-from simulator.engine.strategies import Replay, make_strategy
+from simulator.engine.strategies import Replay, RoundRobin, make_strategy
 from simulator.engine.trace import Trace
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
@@ -73,10 +73,12 @@ def replay(trace: Trace | list[str], scenario: str | None = None, variant="buggy
         schedule = list(trace)
         if scenario is None:
             raise UsageError("replay of a bare schedule needs the scenario name")
+    recorded_mode = trace.mode if isinstance(trace, Trace) else "untimed"
     mode = mode or "untimed"
-    m, done = execute(scenario, variant, params, strategy=Replay(schedule), mode=mode,
+    then = RoundRobin() if mode != recorded_mode else None
+    m, done = execute(scenario, variant, params, strategy=Replay(schedule, then), mode=mode,
                       memory_model=memory_model)
-    if len(done) != len(schedule):
+    if len(done) < len(schedule):
         raise UsageError(f"schedule step {len(done)}: {schedule[len(done)]!r} is not enabled "
                          "(nothing is)")
     return to_trace(m, done, scenario, variant, params, mode, "replay", None)

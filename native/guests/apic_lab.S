@@ -6,7 +6,8 @@
  * with iretq - without an EOI, so the vector stays in service (ISR) until
  * the host sends the EOI command. Exceptions (vectors 0-31) are reported on
  * HVR_PORT_FAULT. The command loop runs with interrupts disabled; only HALT
- * (sti; hlt) and WINDOW (sti; nop) let interrupts in.
+ * (sti; hlt) and WINDOW (sti; one port read; cli) let interrupts in. The
+ * window holds an exit because some hypervisors inject only on VM entry.
  */
 #include "guest.inc"
 
@@ -61,7 +62,7 @@ halt:
 	jmp	command
 window:
 	sti
-	nop                     /* the interrupt shadow of sti ends here */
+	INL	HVR_PORT_ARG    /* an exit inside the window: the host may inject here */
 	cli
 	jmp	command
 done:

@@ -1,7 +1,7 @@
 /*
  * io_loop.S - the simplest guest: N port writes, then done.
  * Reads N (u64) from HVR_GUEST_DATA, writes HVR_PORT_COUNT N times, leaves
- * 0xc0ffee in rax and reports N on HVR_PORT_DONE. Runs in ring 0 or ring 3.
+ * 0xc0ffee in rbx and reports N on HVR_PORT_DONE. Runs in ring 0 or ring 3.
  */
 #include "guest.inc"
 
@@ -14,11 +14,7 @@ _start:
 	OUTL	HVR_PORT_COUNT
 	dec	rcx
 	jnz	1b
-2:	mov	eax, dword ptr [HVR_GUEST_DATA]
-	mov	ebx, eax
-	mov	eax, 0xc0ffee
-	xchg	eax, ebx
-	OUTL	HVR_PORT_DONE
-	mov	eax, ebx
+2:	mov	ebx, 0xc0ffee           /* a known answer for the register test */
+	mov	eax, dword ptr [HVR_GUEST_DATA]
 	OUTL	HVR_PORT_DONE
 	jmp	2b

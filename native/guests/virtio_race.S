@@ -66,7 +66,8 @@ fenced:
 	inc	r12
 	jmp	wait_go
 
-finish:
+finish:                                 /* ring 3: say so through the doorbell */
+	mov	rdi, HVR_MMIO_DOORBELL
 	mov	eax, 0
-	OUTL	HVR_PORT_DONE
+	mov	dword ptr [rdi + 4 * HVR_PORT_DONE], eax
 	jmp	finish

@@ -26,17 +26,24 @@ DEFAULT_COSTS = {
     O.LOAD: 2, O.STORE: 2, O.FENCE: 35, O.CAS: 20, O.SWAP: 20, O.FETCH_OR: 20,
     O.FETCH_AND: 20, O.FETCH_ADD: 20, O.LOCK: 25, O.UNLOCK: 20, O.CV_WAIT: 60,
     O.CV_WAIT_SIG: 60, O.CV_REACQUIRE: 40, O.CV_SIGNAL: 60, O.CV_BROADCAST: 60,
-    O.RW_ENTER: 30, O.RW_EXIT: 25, O.SLEEP: 50, O.HALT: 10, O.SEND_SIGNAL: 1500,
+    O.RW_ENTER: 30, O.RW_WRITER_WAIT: 30, O.RW_EXIT: 25, O.SLEEP: 50, O.HALT: 10,
+    O.SEND_SIGNAL: 1500,
     O.NOTE: 0, O.CHECK: 0,
 }
 DRAIN_NS = 20
+
+
+def _nudge_only(strategy) -> list[str]:
+    """When nothing can happen, a replayed schedule may still apply its nudge."""
+    wants = getattr(strategy, "nudge_next", None)
+    return ["nudge"] if wants is not None and wants() else []
 
 
 def drive_untimed(machine: Machine, strategy) -> list[str]:
     """Step ``machine`` with ``strategy`` until nothing is enabled; return the schedule."""
     schedule: list[str] = []
     while True:
-        actions = machine.enabled()
+        actions = machine.enabled() or _nudge_only(strategy)
         if not actions:
             break
         action = strategy.choose(machine, actions)
@@ -72,12 +79,14 @@ class TimedDriver:
             return self.store_times[int(action[9:])][0] + self.drain_ns
         if action.startswith("fire:"):
             return self.deadlines[action[5:]]
+        if action == "nudge":
+            return self.env.now
         return self.cpu_free[m.by_name[action].cpu]
 
     def _loop(self):
         m, env = self.machine, self.env
         while True:
-            actions = m.enabled()
+            actions = m.enabled() or _nudge_only(self.strategy)
             if not actions:
                 return
             times = {a: max(env.now, self.earliest(a)) for a in actions}

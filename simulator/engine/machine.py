@@ -98,6 +98,7 @@ class Machine:
             O.CV_REACQUIRE: self._do_cv_reacquire,
             O.CV_SIGNAL: self._do_cv_wake, O.CV_BROADCAST: self._do_cv_wake,
             O.RW_ENTER: self._do_rw_enter, O.RW_EXIT: self._do_rw_exit,
+            O.RW_WRITER_WAIT: self._do_rw_writer_wait,
             O.SLEEP: self._do_sleep, O.HALT: self._do_halt,
             O.SEND_SIGNAL: self._do_send_signal, O.NOTE: self._do_note, O.CHECK: self._do_check,
         }
@@ -146,17 +147,10 @@ class Machine:
         if kind == O.HALT:
             return self.memory.cells[op[2]] != 0
         if kind == O.RW_ENTER:
-            writer = op[3] == O.WRITER
-            return self.rwlock(op[2]).can_enter(writer, self._writer_waiting(op[2], t))
+            return op[3] == O.WRITER or self.rwlock(op[2]).reader_may_enter()
+        if kind == O.RW_WRITER_WAIT:
+            return self.rwlock(op[2]).free()
         return True
-
-    def _writer_waiting(self, rw: str, asker: Thread) -> bool:
-        for t in self.threads:
-            op = t.op
-            if (t is not asker and op is not None and op[0] == O.RW_ENTER and op[2] == rw
-                    and op[3] == O.WRITER and t.wait is None):
-                return True
-        return False
 
     def step(self, action: str) -> dict | None:
         """Perform one action. Returns the step record when tracing, else None."""
@@ -206,7 +200,8 @@ class Machine:
     def _step_drain(self, action: str) -> dict | None:
         cpu = int(action[len("drain:cpu"):]) if action[len("drain:cpu"):].isdigit() else -1
         if cpu not in self.memory.buffered_cpus():
-            raise ScheduleError(f"action {action!r} is not enabled now (that store buffer is empty)")
+            raise ScheduleError(f"action {action!r} is not enabled now "
+                                "(that store buffer is empty)")
         addr, value = self.memory.drain(cpu)
         if not self.tracing:
             return None
@@ -329,10 +324,19 @@ class Machine:
     def _do_rw_enter(self, t, op):
         self.memory.flush(t.cpu)
         rw = self.rwlock(op[2])
-        if op[3] == O.WRITER:
-            rw.writer = t.name
-        else:
+        if op[3] == O.READER:
             rw.readers.append(t.name)
+        elif rw.free():
+            rw.writer = t.name
+        else:  # the writer blocks, and from now on shuts out new readers
+            rw.waiting_writers.append(t.name)
+            t.op = (O.RW_WRITER_WAIT, op[1], op[2], O.WRITER, None)
+            return _PARK
+
+    def _do_rw_writer_wait(self, t, op):
+        rw = self.rwlock(op[2])
+        rw.waiting_writers.remove(t.name)
+        rw.writer = t.name
 
     def _do_rw_exit(self, t, op):
         rw = self.rwlock(op[2])
@@ -416,7 +420,7 @@ class Machine:
         if op[0] in (O.LOCK, O.CV_REACQUIRE):
             m = op[2] if op[0] == O.LOCK else op[3]
             return f"{who}: wants mutex {m}, held by {self.mutex(m).owner}"
-        if op[0] == O.RW_ENTER:
+        if op[0] in (O.RW_ENTER, O.RW_WRITER_WAIT):
             rw = self.rwlock(op[2])
             holders = ", ".join(rw.holders()) or "no one (a writer is waiting)"
             return f"{who}: wants {op[2]} as {op[3]}, held by {holders}"
@@ -483,9 +487,7 @@ def _detail(op: tuple) -> str:
         return f"{a}, {b}, {op[4]}"
     if kind in O.ATOMICS:
         return f"{a}, {hex(b) if kind in (O.FETCH_OR, O.FETCH_AND) else b}"
-    if kind in (O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE):
-        return f"{a}, {b}"
-    if kind == O.RW_ENTER:
+    if kind in (O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE, O.RW_ENTER, O.RW_WRITER_WAIT):
         return f"{a}, {b}"
     if kind == O.SLEEP:
         return f"{b} ns"

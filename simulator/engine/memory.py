@@ -27,6 +27,7 @@ class SequentialMemory:
     """Every store is visible to every CPU at once; nothing is ever buffered."""
 
     name = "sc"
+    buffered = False  # stores reach memory at once
 
     def __init__(self, cells: dict[str, int], cpus: int):
         self.cells = dict(cells)
@@ -70,6 +71,7 @@ class TsoMemory(SequentialMemory):
     """x86-TSO: a FIFO store buffer per CPU with store-to-load forwarding."""
 
     name = "tso"
+    buffered = True
 
     def __init__(self, cells: dict[str, int], cpus: int):
         super().__init__(cells, cpus)

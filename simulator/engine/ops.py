@@ -37,8 +37,9 @@ HALT = "halt"
 SEND_SIGNAL = "send_signal"
 NOTE = "note"
 CHECK = "check"
-# Internal: the second half of a condition-variable wait (re-taking the mutex).
-CV_REACQUIRE = "cv_reacquire"
+# Internal: the second halves of blocking waits.
+CV_REACQUIRE = "cv_reacquire"  # a woken cv waiter re-takes its mutex
+RW_WRITER_WAIT = "rw_writer_wait"  # a blocked writer takes the rwlock once it is free
 
 ATOMICS = frozenset({CAS, SWAP, FETCH_OR, FETCH_AND, FETCH_ADD})
 READER, WRITER = "reader", "writer"

@@ -50,18 +50,22 @@ class SeededRandom:
 
 
 class Replay:
-    """Follow a recorded schedule exactly; an action that is not possible is an error."""
+    """Follow a recorded schedule exactly; an action that is not possible is an error.
+
+    With ``then``, a run that outlives the schedule (an untimed schedule replayed
+    in timed mode meets the watchdog's timer) is finished by that strategy."""
 
     name = "replay"
     strict_time = False  # timed mode: may pick any enabled action, time follows
 
-    def __init__(self, schedule: Sequence[str]):
+    def __init__(self, schedule: Sequence[str], then=None):
         self.schedule = list(schedule)
         self.position = 0
+        self.then = then  # what chooses once the schedule is used up (None: stop)
 
     def choose(self, machine: Machine, actions: Sequence[str]) -> str | None:
         if self.position >= len(self.schedule):
-            return None
+            return None if self.then is None else self.then.choose(machine, actions)
         action = self.schedule[self.position]
         if action not in actions and action != "nudge":
             raise ScheduleError(
@@ -69,6 +73,11 @@ class Replay:
                 f"(enabled: {', '.join(actions)})")
         self.position += 1
         return action
+
+    def nudge_next(self) -> bool:
+        """Is the next recorded action the external nudge? (It is taken even when
+        nothing else can happen — that is what a nudge is for.)"""
+        return self.position < len(self.schedule) and self.schedule[self.position] == "nudge"
 
 
 class Interactive:

@@ -42,16 +42,17 @@ class RwLock:
 
     writer: str | None = None
     readers: list[str] = field(default_factory=list)
+    waiting_writers: list[str] = field(default_factory=list)  # blocked in rw_enter(WRITER)
 
-    def can_enter(self, mode_is_writer: bool, writer_waiting: bool) -> bool:
-        """May a thread take the lock now? ``writer_waiting``: another thread is
-        blocked asking for WRITER (which shuts out new readers)."""
-        if mode_is_writer:
-            return self.writer is None and not self.readers
-        return self.writer is None and not writer_waiting
+    def free(self) -> bool:
+        return self.writer is None and not self.readers
+
+    def reader_may_enter(self) -> bool:
+        """New readers wait while a writer holds the lock or waits for it."""
+        return self.writer is None and not self.waiting_writers
 
     def holders(self) -> list[str]:
         return [self.writer] if self.writer else list(self.readers)
 
     def key(self):
-        return (self.writer, tuple(sorted(self.readers)))
+        return (self.writer, tuple(sorted(self.readers)), tuple(self.waiting_writers))

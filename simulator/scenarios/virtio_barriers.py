@@ -15,13 +15,13 @@ guest memory and the guest never looks at it.
 from __future__ import annotations
 
 from simulator.engine.machine import Machine
+from simulator.errors import UsageError
 from simulator.models.blockif import BlockIf
 from simulator.models.guest import LinuxVirtioBlk, khungtaskd
 from simulator.models.pci_vtblk import PciVtblk
 from simulator.models.virtio import FencedVirtioDevice, SplitRing, VirtioDevice
 from simulator.scenarios import register
 from simulator.scenarios.base import Param, Scenario
-from simulator.errors import UsageError
 
 DEVICES = {"buggy": VirtioDevice, "fixed": FencedVirtioDevice}
 IRR_CELL = "lapic.irr[0x62]"  # the queue's MSI vector (vm_lapic_msi data 0x4062)

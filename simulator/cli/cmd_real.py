@@ -1,0 +1,100 @@
+"""``python -m simulator real``: the course's claims, checked on this machine."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from simulator.errors import UsageError
+
+NAME = "real"
+HELP = "run the real-machine experiments (KVM, store buffering, signals)"
+KVM_EXPERIMENTS = ("apic", "virtio-race")
+
+
+def _fence_args(p: argparse.ArgumentParser, default_iterations: int) -> None:
+    p.add_argument("--fence", action=argparse.BooleanOptionalAction, default=False,
+                   help="put an mfence between the store and the load")
+    p.add_argument("--iterations", type=int, default=default_iterations,
+                   help="instances to run (default %(default)s)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="experiment", required=True)
+    sub.add_parser("check", help="say whether KVM can be used here, and why not")
+    sub.add_parser("apic", help="OS-6829's reference: TPR, MSIs and a halted vCPU")
+    litmus = sub.add_parser("litmus", help="store buffering on two pinned host threads")
+    _fence_args(litmus, 100_000)
+    litmus.add_argument("--shape", choices=["sb", "virtio"], default="sb",
+                        help="plain SB, or named as the virtio notification race")
+    race = sub.add_parser("virtio-race", help="OS-7613 inside a real KVM guest")
+    _fence_args(race, 100_000)
+    sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
+    for p in sub.choices.values():
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _check(args) -> int:
+    from simulator.real import available, native_available
+
+    kvm, ext = available(), native_available()
+    if args.json:
+        print(json.dumps({"experiment": "check", "kvm": kvm.ok, "native": ext.ok,
+                          "expected": "KVM usable for the apic and virtio-race experiments",
+                          "observed": {"kvm": kvm.reason, "native": ext.reason},
+                          "agrees": kvm.ok}, indent=2))
+    else:
+        print(f"native extension: {'yes' if ext.ok else 'no'} - {ext.reason}")
+        print(f"KVM:              {'yes' if kvm.ok else 'no'} - {kvm.reason}")
+    return 0
+
+
+def _run_experiment(args):
+    if args.experiment in ("litmus", "virtio-race") and args.iterations <= 0:
+        raise UsageError(f"--iterations must be positive, not {args.iterations}")
+    if args.experiment in KVM_EXPERIMENTS:
+        from simulator.real import available
+
+        kvm = available()
+        if not kvm:
+            raise UsageError(f"KVM is not available: {kvm.reason}")
+    if args.experiment == "apic":
+        from simulator.real.apic import apic_wakeup
+        return apic_wakeup()
+    if args.experiment == "litmus":
+        from simulator.real.litmus import store_buffer_litmus
+        return store_buffer_litmus(args.fence, args.iterations, args.shape)
+    if args.experiment == "virtio-race":
+        from simulator.real.litmus import virtio_race
+        return virtio_race(args.fence, args.iterations)
+    from simulator.real.signals import signal_delivery
+    return signal_delivery()
+
+
+def _print_text(result) -> None:
+    print(f"experiment: {result.experiment}  {result.params}")
+    print(f"expected:   {result.expected}")
+    for key, value in result.observed.items():
+        if key == "steps":
+            for step in value:
+                print(f"  {step}")
+        else:
+            print(f"observed:   {key} = {value}")
+    for note in result.notes:
+        print(f"note:       {note}")
+    print(result.summary())
+
+
+def run(args) -> int:
+    if args.experiment == "check":
+        return _check(args)
+    from simulator.real import native_available
+
+    ext = native_available()
+    if not ext:
+        raise UsageError(f"the native extension is unavailable: {ext.reason}")
+    result = _run_experiment(args)
+    if args.json:
+        print(result.to_json())
+    else:
+        _print_text(result)
+    return 0

@@ -1,0 +1,13 @@
+"""Pictures and toys for the lessons: swimlanes, a stepper, the scheduler game.
+
+- ``timeline(trace)`` draws a trace as swimlanes (a matplotlib Figure);
+- ``Stepper(trace)`` walks through it with the state at every step;
+- ``SchedulerGame(scenario)`` lets the reader be the scheduler.
+
+All three work headless; ``.widget()`` gives the ipywidgets UI in a notebook.
+"""
+from simulator.viz.game import SchedulerGame, counterexample
+from simulator.viz.stepper import Stepper
+from simulator.viz.timeline import fatal_step, timeline, windows
+
+__all__ = ["SchedulerGame", "Stepper", "counterexample", "fatal_step", "timeline", "windows"]

@@ -1,0 +1,199 @@
+"""The stepper: walk through a trace one step at a time and see the state.
+
+Position ``index`` counts the steps taken: 0 is the initial state, ``k`` the
+state after step ``k - 1``. At each position the stepper gives the machine's
+snapshot (memory as each CPU sees it, store buffers, lock owners, waiters,
+threads), the dtrace-style line of the step just taken, and the swimlane
+picture with a cursor on it.
+
+The snapshots come from replaying the trace's schedule once, on a fresh
+machine, in the constructor — the schedule is the ground truth — so moving is
+a list lookup. The widget draws each window's picture once and moves the
+cursor over it as an HTML overlay, so a step costs no re-rendering.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import io
+
+from matplotlib.figure import Figure
+
+from simulator import scenarios
+from simulator.engine.machine import ScheduleError
+from simulator.engine.trace import Trace, format_step
+from simulator.errors import UsageError
+from simulator.viz.state import initial_memory, state_html, state_text, watched_cells
+from simulator.viz.timeline import WINDOW, fatal_step, timeline
+
+OVERLAP = 10  # steps two neighbouring windows of the widget's picture share
+
+
+def replay_snapshots(trace: Trace, variant=None) -> tuple[list[dict], list[dict]]:
+    """Replay ``trace.schedule`` on a fresh tracing machine; return the snapshot
+    before the first step and after every step, and the step records.
+
+    ``variant`` overrides the trace's (needed when the trace came from a variant
+    class rather than a registered variant name).
+    """
+    sc = scenarios.get(trace.scenario)
+    m = sc.machine(variant if variant is not None else trace.variant, trace.params,
+                   memory_model=trace.memory_model, tracing=True, timed=trace.mode == "timed")
+    snaps = [m.snapshot()]
+    for k, action in enumerate(trace.schedule):
+        try:
+            m.step(action)
+        except ScheduleError as exc:
+            raise UsageError(f"the trace does not replay: step {k}: {exc}") from None
+        snaps.append(m.snapshot())
+    return snaps, m.records
+
+
+class Stepper:
+    """Forward, back and jump through a trace; headless unless ``widget()`` is asked for."""
+
+    def __init__(self, trace: Trace, *, variant=None, cells: list[str] | None = None,
+                 width: int = WINDOW, fatal: int | None = None):
+        self.trace = trace
+        self.snapshots, records = replay_snapshots(trace, variant)
+        if len(trace.steps) != len(trace.schedule):
+            trace = dataclasses.replace(trace, steps=records)
+            self.trace = trace
+        self.cells = watched_cells(trace, cells)
+        self.initial = initial_memory(trace)
+        self.width = width
+        self.fatal = fatal if fatal is not None else fatal_step(trace)[0]
+        self.index = 0
+        self._pictures: dict[int, tuple[str, dict]] = {}
+        self._ui: dict | None = None
+        self._syncing = False
+
+    # ---- moving ------------------------------------------------------------
+    @property
+    def last(self) -> int:
+        """The last position: every step taken."""
+        return len(self.trace.schedule)
+
+    def jump(self, index: int) -> int:
+        """Go to position ``index`` (0 = initial state, ``last`` = the end)."""
+        if not isinstance(index, int) or not 0 <= index <= self.last:
+            raise UsageError(f"step position {index!r} is outside 0..{self.last}")
+        self.index = index
+        if self._ui is not None and not self._syncing:
+            self._refresh()
+        return self.index
+
+    def forward(self) -> int:
+        """Take the next step (stays put at the end)."""
+        return self.jump(min(self.index + 1, self.last))
+
+    def back(self) -> int:
+        """Undo the last step (stays put at the start)."""
+        return self.jump(max(self.index - 1, 0))
+
+    # ---- what is shown -----------------------------------------------------
+    def step(self) -> dict | None:
+        """The record of the step just taken (None at the start)."""
+        return self.trace.steps[self.index - 1] if self.index else None
+
+    def state(self) -> dict:
+        """The machine's snapshot at this position."""
+        return self.snapshots[self.index]
+
+    def line(self) -> str:
+        """The dtrace-style line of the step just taken, or the run's header at the start."""
+        s = self.step()
+        return self.trace.header() if s is None else f"[{s['i']:>3}] {format_step(s)}"
+
+    def text(self) -> str:
+        """The state at this position as plain text."""
+        return state_text(self.state(), self.initial, self.cells)
+
+    def window(self) -> int:
+        """The first step of the picture's window that holds this position's step."""
+        n, stride = len(self.trace.steps), max(1, self.width - OVERLAP)
+        k = max(0, self.index - 1)
+        return max(0, min(((k - OVERLAP // 2) // stride) * stride, n - self.width))
+
+    def figure(self) -> Figure:
+        """The swimlanes around this position, the step just taken under a cursor."""
+        cursor = self.index - 1 if self.index else None
+        return timeline(self.trace, start=self.window(), width=self.width, cells=self.cells,
+                        fatal=self.fatal, cursor=cursor)
+
+    # ---- the widget --------------------------------------------------------
+    def _picture(self, start: int) -> tuple[str, dict]:
+        """One window drawn once: a PNG data URI and where each step sits on it
+        (fractions of the image's width and height)."""
+        if start not in self._pictures:
+            fig = timeline(self.trace, start=start, width=self.width, cells=self.cells,
+                           fatal=self.fatal)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            w, h = fig.bbox.width, fig.bbox.height
+            ax = fig.axes[0]  # the lanes; the state rows (if any) are the last axes
+            top, bottom = ax.bbox.y1, fig.axes[-1].bbox.y0
+            end = min(len(self.trace.steps), start + self.width)
+            xs = {k: ax.transData.transform((k, 0))[0] / w for k in range(start, end)}
+            geo = {"x": xs, "top": 1 - top / h, "bottom": 1 - bottom / h}
+            uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            self._pictures[start] = (uri, geo)
+        return self._pictures[start]
+
+    def picture_html(self) -> str:
+        """The window's picture with the cursor as an overlay (what the widget shows)."""
+        uri, geo = self._picture(self.window())
+        cursor = ""
+        k = self.index - 1
+        if k in geo["x"]:
+            left, top = geo["x"][k] * 100, geo["top"] * 100
+            height = (geo["bottom"] - geo["top"]) * 100
+            cursor = (f"<div style='position:absolute;left:{left:.3f}%;top:{top:.2f}%;"
+                      f"height:{height:.2f}%;width:2px;background:rgba(31,119,180,.8)'></div>")
+        return (f"<div style='position:relative;display:inline-block'><img src='{uri}' "
+                f"style='display:block;max-width:none'/>{cursor}</div>")
+
+    def widget(self):
+        """The ipywidgets UI: buttons, a slider, the line, the picture and the state."""
+        import ipywidgets as w
+
+        buttons = {
+            "⏮": lambda _: self.jump(0), "◀": lambda _: self.back(),
+            "▶": lambda _: self.forward(), "⏭": lambda _: self.jump(self.last),
+        }
+        row = []
+        for label, act in buttons.items():
+            b = w.Button(description=label, layout=w.Layout(width="3em"))
+            b.on_click(act)
+            row.append(b)
+        slider = w.IntSlider(value=self.index, min=0, max=self.last, description="step",
+                             continuous_update=True, layout=w.Layout(width="40em"))
+        slider.observe(lambda ch: self.jump(ch["new"]), names="value")
+        line = w.HTML()
+        picture = w.HTML(layout=w.Layout(overflow="auto", max_width="100%"))
+        state = w.HTML()
+        self._ui = {"slider": slider, "line": line, "picture": picture, "state": state}
+        for start in sorted({self.window_for(p) for p in range(self.last + 1)}):
+            self._picture(start)
+        self._refresh()
+        return w.VBox([w.HBox([*row, slider]), line, picture, state])
+
+    def window_for(self, position: int) -> int:
+        """The window start the widget uses at ``position``."""
+        here, self.index = self.index, position
+        try:
+            return self.window()
+        finally:
+            self.index = here
+
+    def _refresh(self) -> None:
+        ui = self._ui
+        self._syncing = True
+        try:
+            ui["slider"].value = self.index
+        finally:
+            self._syncing = False
+        ui["line"].value = f"<pre style='margin:0'>{html.escape(self.line())}</pre>"
+        ui["picture"].value = self.picture_html()
+        ui["state"].value = state_html(self.state(), self.initial, self.cells)

@@ -1,0 +1,22 @@
+"""Shared test helpers: tiny machines built from a few ops."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m simulator ARGS``; return (exit code, stdout, stderr)."""
+    import subprocess
+
+    def run(*args, timeout=120):
+        proc = subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True,
+                              text=True, timeout=timeout, cwd=ROOT)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    return run

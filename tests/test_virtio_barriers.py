@@ -1,0 +1,96 @@
+"""OS-7613: the buggy device loses an interrupt; the fenced one provably does not."""
+import pytest
+
+from simulator import scenarios
+from simulator.errors import UsageError
+from simulator.models.virtio import vring_need_event
+from simulator.search import search
+
+MODES = ("flags", "event_idx")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_buggy_device_leaves_a_completed_request_unseen(mode):
+    found = search("virtio-barriers", "buggy", {"mode": mode})
+    assert found.found == "stuck"
+    assert found.bound == 0  # two CPUs and a store buffer: nobody had to be preempted
+    trace = found.counterexample
+    assert "still in flight" in trace.verdict.reason
+    assert any("vcpu0 in default_idle: halted" in w for w in trace.verdict.waits)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("requests", [1, 2])
+def test_the_fenced_device_never_loses_one(mode, requests):
+    found = search("virtio-barriers", "fixed", {"mode": mode, "requests": requests})
+    assert found.found is None and found.exhausted
+
+
+def test_one_request_in_flight_cannot_lose_its_interrupt_even_when_buggy():
+    """The race needs a second completion while the guest polls for the first."""
+    found = search("virtio-barriers", "buggy", {"requests": 1})
+    assert found.found is None and found.exhausted
+
+
+def test_without_a_store_buffer_the_bug_disappears():
+    """Under sequential consistency the missing barrier cannot matter."""
+    found = search("virtio-barriers", "buggy", memory_model="sc")
+    assert found.found is None and found.exhausted
+
+
+def test_in_the_stuck_run_the_device_read_stale_flags_and_sent_no_msi():
+    trace = search("virtio-barriers", "buggy").counterexample
+    decisions = [s for s in trace.steps if s["func"] == "vq_endchains" and s["op"] == "load"
+                 and "avail.flags" in s["detail"]]
+    msis = [s for s in trace.steps if s["func"] == "vm_lapic_msi"]
+    assert len(decisions) == 2 and len(msis) == 1  # two completions, one interrupt
+    assert decisions[-1]["result"] == 1  # the device saw NO_INTERRUPT still set
+
+
+def test_a_later_direct_read_knocks_the_flags_mode_hang_loose():
+    trace = search("virtio-barriers", "buggy", {"mode": "flags"}).counterexample
+    from simulator.engine.clock import drive_untimed
+    from simulator.engine.strategies import Replay, RoundRobin
+
+    m = scenarios.get("virtio-barriers").machine("buggy", trace.params)
+    drive_untimed(m, Replay(trace.schedule + ["nudge"], then=RoundRobin()))
+    assert m.verdict().kind == "ok"
+    assert m.model["driver"].completed == 3  # the two writes and the read
+
+
+def test_in_event_idx_mode_a_later_read_does_not_help():
+    """used_event already lies behind the device's last decision: the new completion
+    is not 'crossing the event index' either, so no interrupt comes for it."""
+    from simulator.engine.clock import drive_untimed
+    from simulator.engine.strategies import Replay, RoundRobin
+
+    trace = search("virtio-barriers", "buggy", {"mode": "event_idx"}).counterexample
+    m = scenarios.get("virtio-barriers").machine("buggy", trace.params)
+    drive_untimed(m, Replay(trace.schedule + ["nudge"], then=RoundRobin()))
+    assert m.verdict().kind == "stuck"
+
+
+def test_vring_need_event_interrupts_when_used_event_is_crossed():
+    assert vring_need_event(event_idx=0, new_idx=1, old_idx=0)
+    assert not vring_need_event(event_idx=0, new_idx=2, old_idx=1)
+    assert vring_need_event(event_idx=1, new_idx=2, old_idx=1)
+    assert vring_need_event(event_idx=0xFFFF, new_idx=0, old_idx=0xFFFF)  # wraps at 16 bits
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"queue_size": 3}, "not a power of two"),
+    ({"queue_size": 512}, "above the maximum"),
+    ({"requests": 0}, "below the minimum"),
+    ({"requests": 4, "queue_size": 2}, "cannot be in flight"),
+    ({"mode": "polling"}, "not one of"),
+    ({"colour": 1}, "no parameter 'colour'"),
+    ({"requests": "two"}, "not an integer"),
+])
+def test_impossible_parameters_are_one_line_errors(params, message):
+    with pytest.raises(UsageError, match=message):
+        scenarios.get("virtio-barriers").machine("buggy", params)
+
+
+def test_an_unknown_variant_is_an_error():
+    with pytest.raises(UsageError, match="no variant 'fast'"):
+        scenarios.get("virtio-barriers").machine("fast")

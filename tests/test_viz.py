@@ -1,0 +1,235 @@
+"""The lesson pictures and toys, driven headless: swimlanes, the stepper, the game."""
+import io
+from functools import cache
+
+import matplotlib
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from simulator import runs, scenarios
+from simulator.engine.trace import format_step
+from simulator.errors import UsageError
+from simulator.viz import SchedulerGame, Stepper, counterexample, fatal_step, timeline, windows
+from simulator.viz.state import buffer_history, state_text
+
+matplotlib.use("Agg")
+SCENARIOS = scenarios.names()
+
+
+@cache
+def broken(name: str):
+    """The explorer's (or a random search's) breaking run of a scenario's buggy variant."""
+    return counterexample(name, "buggy")
+
+
+def layout_problems(fig) -> list[str]:
+    """Text that is rotated, falls off the picture, or covers other text in its panel."""
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    problems = []
+    for text in fig.findobj(matplotlib.text.Text):
+        if not text.get_text() or not text.get_visible():
+            continue
+        box = text.get_window_extent(renderer)
+        if text.get_rotation() != 0:
+            problems.append(f"sideways: {text.get_text()!r}")
+        if box.x0 < page.x0 - 1 or box.x1 > page.x1 + 1 or box.y0 < page.y0 - 1 \
+                or box.y1 > page.y1 + 1:
+            problems.append(f"clipped: {text.get_text()!r}")
+    for ax in fig.axes:
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts]
+        for i, (a, box_a) in enumerate(boxes):
+            for b, box_b in boxes[i + 1:]:
+                w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+                h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+                if w > 1 and h > 1:
+                    problems.append(f"overlap: {a!r} / {b!r}")
+    return problems
+
+
+# ------------------------------------------------------------------ the swimlanes
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenarios_counterexample_draws_legibly_in_every_window(name):
+    """Each window of the breaking run renders to PNG with horizontal, unclipped,
+    non-overlapping text."""
+    trace = broken(name)
+    assert trace is not None and trace.verdict.bad
+    for start in windows(trace):
+        fig = timeline(trace, start=start, width=40)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        assert buf.getvalue().startswith(b"\x89PNG")
+        assert layout_problems(fig) == []
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_lane_label_names_the_real_function(name):
+    """Every function a thread ran in the window appears as a label in the lanes."""
+    trace = broken(name)
+    fig = timeline(trace)
+    drawn = "\n".join(t.get_text() for t in fig.axes[0].texts)
+    start = round(fig.axes[0].get_xlim()[0] + 0.6)
+    for s in trace.steps[start:start + 40]:
+        if s["op"] != "drain":
+            assert s["func"] in drawn
+
+
+def test_the_virtio_race_is_marked_at_the_stale_read_of_used_idx():
+    """The fatal step is the guest's re-check of used.idx, made while the device's
+    new used.idx still sat in the host CPU's store buffer."""
+    trace = broken("virtio-barriers")
+    step, why = fatal_step(trace)
+    s = trace.steps[step]
+    assert (s["thread"], s["func"], s["op"], s["detail"]) == (
+        "vcpu0", "virtqueue_poll", "load", "used.idx")
+    assert "store buffer still held used.idx" in why
+
+
+def test_a_run_that_ends_well_has_no_fatal_step():
+    trace = runs.run("virtio-barriers", "fixed", seed=1)
+    assert trace.verdict.kind == "ok"
+    assert fatal_step(trace) == (None, "")
+    timeline(trace, start=0, width=20)
+
+
+def test_each_buffered_store_reaches_memory_in_order():
+    """Store buffers are FIFO: per CPU, stores leave in the order they entered."""
+    stays, _ = buffer_history(broken("virtio-barriers"))
+    assert stays
+    for cpu in {b.cpu for b in stays}:
+        mine = [b for b in stays if b.cpu == cpu and b.left is not None]
+        assert [b.stored for b in sorted(mine, key=lambda b: (b.left, b.stored))] == \
+            sorted(b.stored for b in mine)
+
+
+def test_a_long_trace_is_windowed_and_a_bad_window_is_a_usage_error():
+    trace = broken("virtio-barriers")
+    assert len(trace.steps) > 60
+    fig = timeline(trace, start=0)
+    lo, hi = fig.axes[0].get_xlim()
+    assert round(hi - lo) == 40
+    with pytest.raises(UsageError):
+        timeline(trace, start=len(trace.steps))
+    with pytest.raises(UsageError):
+        timeline(trace, fatal=-1)
+
+
+# ------------------------------------------------------------------ the stepper
+def test_the_stepper_shows_what_each_cpu_saw_at_the_fatal_step():
+    """At the fatal step, memory says used.idx=1 — and so does the guest's CPU —
+    while the device's CPU already sees 2 in its own store buffer."""
+    trace = broken("virtio-barriers")
+    step, _ = fatal_step(trace)
+    stepper = Stepper(trace)
+    stepper.jump(step + 1)
+    snap = stepper.state()
+    assert snap["memory"]["used.idx"] == 1
+    assert snap["views"]["cpu1"]["used.idx"] == 2
+    assert ("used.idx", 2) in snap["store_buffers"]["cpu1"]
+    assert stepper.line().endswith(format_step(trace.steps[step]))
+    assert "used.idx" in stepper.text()
+
+
+def test_the_stepper_moves_forward_back_and_stays_within_the_trace():
+    trace = broken("virtio-barriers")
+    stepper = Stepper(trace)
+    assert stepper.index == 0 and stepper.line() == trace.header()
+    assert stepper.back() == 0
+    assert stepper.forward() == 1 and stepper.forward() == 2
+    assert stepper.back() == 1
+    assert stepper.jump(stepper.last) == len(trace.schedule)
+    assert stepper.forward() == stepper.last
+    assert stepper.state()["threads"]["vcpu0"].startswith("blocked")
+    with pytest.raises(UsageError):
+        stepper.jump(stepper.last + 1)
+
+
+def test_the_stepper_state_is_the_replayed_machine_state():
+    """Position k is the machine after the first k actions of the schedule."""
+    trace = broken("virtio-barriers")
+    stepper = Stepper(trace)
+    k = len(trace.schedule) // 2
+    m = scenarios.get(trace.scenario).machine(trace.variant, trace.params)
+    for action in trace.schedule[:k]:
+        m.step(action)
+    stepper.jump(k)
+    assert stepper.state() == m.snapshot()
+
+
+def test_the_stepper_widget_follows_the_buttons():
+    stepper = Stepper(broken("virtio-barriers"))
+    ui = stepper.widget()
+    forward = ui.children[0].children[2]
+    forward.click()
+    forward.click()
+    assert stepper.index == 2
+    assert "<img" in ui.children[2].value
+    assert format_step(stepper.step()).split()[-1] in ui.children[1].value
+    fig = stepper.figure()
+    assert fig.axes
+
+
+# ------------------------------------------------------------------ the game
+def test_playing_the_explorers_schedule_wins_the_game():
+    trace = broken("virtio-barriers")
+    game = SchedulerGame("virtio-barriers")
+    for action in trace.schedule:
+        assert game.status == "playing"
+        game.choose(action)
+    assert game.status == "won" and game.verdict.kind == trace.verdict.kind
+    assert game.banner().startswith("You win")
+    with pytest.raises(UsageError):
+        game.choose(game.schedule[0])
+
+
+def test_a_polite_scheduler_loses():
+    """Always running the first enabled action lets every request complete."""
+    game = SchedulerGame("virtio-barriers")
+    while game.status == "playing":
+        game.choose(game.actions()[0])
+    assert game.status == "lost" and game.verdict.kind == "ok"
+
+
+def test_undo_takes_back_exactly_one_move():
+    game = SchedulerGame("virtio-barriers")
+    first = game.actions()
+    game.choose(first[0])
+    after_one = (game.actions(), game.machine.fingerprint())
+    game.choose(game.actions()[0])
+    game.undo()
+    assert (game.actions(), game.machine.fingerprint()) == after_one
+    game.undo()
+    assert game.actions() == first and game.schedule == []
+    game.undo()  # nothing left to undo: no change
+    with pytest.raises(UsageError):
+        game.choose("drain:cpu7")
+
+
+def test_show_me_plays_the_shortest_breaking_schedule():
+    game = SchedulerGame("virtio-barriers")
+    hint = game.show_me()
+    assert game.status == "won" and game.schedule == hint.schedule
+    game.undo()
+    assert game.status == "playing"
+
+
+def test_the_game_widget_offers_one_button_per_move():
+    game = SchedulerGame("virtio-barriers")
+    ui = game.widget()
+    moves = ui.children[2]
+    assert len(moves.children) == len(game.actions())
+    moves.children[0].click()
+    assert len(game.schedule) == 1
+    assert len(ui.children[2].children) == len(game.actions())
+    assert "Break it" in ui.children[0].value
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenario_can_be_played_and_won(name):
+    trace = broken(name)
+    game = SchedulerGame(name)
+    for action in trace.schedule:
+        game.choose(action)
+    assert game.status == "won"
+    assert state_text(game.machine.snapshot())
