@@ -25,7 +25,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab course/
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

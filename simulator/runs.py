@@ -63,7 +63,7 @@ def run(scenario: str, variant="buggy", params: dict | None = None, *, seed: int
 
 def replay(trace: Trace | list[str], scenario: str | None = None, variant="buggy",
            params: dict | None = None, *, mode: str | None = None,
-           memory_model: str | None = None) -> Trace:
+           memory_model: str | None = None, step_budget: int = 20_000) -> Trace:
     """Re-run a recorded schedule exactly (strict: each action must be possible)."""
     if isinstance(trace, Trace):
         schedule, scenario, variant = trace.schedule, trace.scenario, trace.variant
@@ -77,7 +77,7 @@ def replay(trace: Trace | list[str], scenario: str | None = None, variant="buggy
     mode = mode or "untimed"
     then = RoundRobin() if mode != recorded_mode else None
     m, done = execute(scenario, variant, params, strategy=Replay(schedule, then), mode=mode,
-                      memory_model=memory_model)
+                      memory_model=memory_model, step_budget=step_budget)
     if len(done) < len(schedule):
         raise UsageError(f"schedule step {len(done)}: {schedule[len(done)]!r} is not enabled "
                          "(nothing is)")

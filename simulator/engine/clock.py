@@ -69,19 +69,20 @@ class TimedDriver:
         self.store_times = [deque() for _ in range(machine.cpus)]
         self.deadlines: dict[str, int] = {}
         self.schedule: list[str] = []
+        self.replaying = getattr(strategy, "name", "") == "replay"
 
     def cost(self, op: tuple) -> int:
         return self.costs.get(op[1], DEFAULT_COSTS.get(op[0], 1))
 
     def earliest(self, action: str) -> int:
-        m = self.machine
+        thread = self.machine.by_name.get(action)
+        if thread is not None:
+            return self.cpu_free[thread.cpu]
         if action.startswith("drain:"):
             return self.store_times[int(action[9:])][0] + self.drain_ns
         if action.startswith("fire:"):
             return self.deadlines[action[5:]]
-        if action == "nudge":
-            return self.env.now
-        return self.cpu_free[m.by_name[action].cpu]
+        return self.env.now  # the nudge
 
     def _loop(self):
         m, env = self.machine, self.env
@@ -89,8 +90,9 @@ class TimedDriver:
             actions = m.enabled() or _nudge_only(self.strategy)
             if not actions:
                 return
-            times = {a: max(env.now, self.earliest(a)) for a in actions}
-            if getattr(self.strategy, "name", "") == "replay":
+            now = env.now
+            times = {a: max(now, self.earliest(a)) for a in actions}
+            if self.replaying:
                 action = self.strategy.choose(m, actions)
             else:
                 first = min(times.values())
@@ -113,19 +115,28 @@ class TimedDriver:
         self.schedule.append(action)
         if op is not None:
             self.cpu_free[thread.cpu] = now + self.cost(op)
-        self._sync_buffers(now)
-        for timer, (_, ns) in m.timers.items():
-            self.deadlines.setdefault(timer, now + ns)
-        for timer in [t for t in self.deadlines if t not in m.timers]:
-            del self.deadlines[timer]
+        if m.memory.buffered:
+            if thread is not None:
+                self._sync_buffer(thread.cpu, now)
+            elif action.startswith("drain:"):
+                self._sync_buffer(int(action[9:]), now)
+            elif action == "nudge":
+                for cpu in range(m.cpus):
+                    self._sync_buffer(cpu, now)
+        if m.timers.keys() != self.deadlines.keys():
+            for timer, (_, ns) in m.timers.items():
+                self.deadlines.setdefault(timer, now + ns)
+            for timer in [t for t in self.deadlines if t not in m.timers]:
+                del self.deadlines[timer]
 
-    def _sync_buffers(self, now: int) -> None:
-        for cpu, times in enumerate(self.store_times):
-            size = len(self.machine.memory.buffer(cpu))
-            while len(times) > size:
-                times.popleft()
-            while len(times) < size:
-                times.append(now)
+    def _sync_buffer(self, cpu: int, now: int) -> None:
+        """Stamp a CPU's new buffered stores with the time they were made; forget
+        the ones that drained (only the CPU that acted can have changed)."""
+        times, size = self.store_times[cpu], len(self.machine.memory.buffers[cpu])
+        while len(times) > size:
+            times.popleft()
+        while len(times) < size:
+            times.append(now)
 
     def run(self) -> list[str]:
         """Run until nothing is enabled (or the time limit); return the schedule."""

@@ -332,15 +332,23 @@ def switches(schedule: list[str]) -> int:
 
 
 def minimise(factory: Factory, schedule: list[str], kind: str,
-             max_tries: int = 2000) -> list[str]:
+             max_tries: int = 2000, time_limit: float = 10.0) -> list[str]:
     """Shrink a bad schedule while it keeps ending in ``kind``: drop chunks and
-    single actions (needless drains, steps the completion would take anyway)."""
+    single actions (needless drains, steps the completion would take anyway).
+    Stops after ``max_tries`` replays or ``time_limit`` seconds, keeping the best
+    found so far; a run that only ran out of steps (``limit``) is left as it is."""
     best = list(schedule)
+    if kind == "limit":
+        return best
     tries = 0
+    deadline = time.monotonic() + time_limit
 
     def attempt(wish: list[str]) -> bool:
         nonlocal best, tries
         tries += 1
+        if time.monotonic() > deadline:
+            tries = max_tries
+            return False
         try:
             got, verdict = _lenient(factory, wish)
         except ScheduleError:

@@ -29,6 +29,7 @@ Program = Generator[tuple, Any, None]
 NUDGE = "nudge"
 _MASK = (1 << 61) - 1
 _PARK = object()  # a handler's answer: the thread now waits, do not resume it yet
+_MAY_BLOCK = frozenset({O.LOCK, O.CV_REACQUIRE, O.HALT, O.RW_ENTER, O.RW_WRITER_WAIT})
 
 
 class ScheduleError(UsageError):
@@ -117,13 +118,22 @@ class Machine:
         return t
 
     def mutex(self, name: str) -> Mutex:
-        return self.mutexes.setdefault(name, Mutex())
+        m = self.mutexes.get(name)
+        if m is None:
+            m = self.mutexes[name] = Mutex()
+        return m
 
     def cv(self, name: str) -> CondVar:
-        return self.cvs.setdefault(name, CondVar())
+        cv = self.cvs.get(name)
+        if cv is None:
+            cv = self.cvs[name] = CondVar()
+        return cv
 
     def rwlock(self, name: str) -> RwLock:
-        return self.rwlocks.setdefault(name, RwLock())
+        rw = self.rwlocks.get(name)
+        if rw is None:
+            rw = self.rwlocks[name] = RwLock()
+        return rw
 
     # ------------------------------------------------------------ the actions
     def enabled(self) -> list[str]:
@@ -140,6 +150,8 @@ class Machine:
 
     def _ready(self, t: Thread, op: tuple) -> bool:
         kind = op[0]
+        if kind not in _MAY_BLOCK:
+            return True
         if kind == O.LOCK:
             return self.mutex(op[2]).owner is None
         if kind == O.CV_REACQUIRE:
@@ -154,28 +166,40 @@ class Machine:
 
     def step(self, action: str) -> dict | None:
         """Perform one action. Returns the step record when tracing, else None."""
-        before = self._picture() if self.tracing else None
-        if action.startswith("drain:"):
-            rec = self._step_drain(action)
-        elif action.startswith("fire:"):
-            rec = self._step_fire(action[5:])
-        elif action == NUDGE:
-            rec = self._step_nudge()
-        else:
-            rec = self._step_thread(action)
+        if self.tracing:
+            return self._traced_step(action)
         self.steps += 1
-        if before is not None:
-            rec["i"] = len(self.records)
-            rec["t_ns"] = self.now
-            rec["action"] = action
-            rec["diff"] = _diff(before, self._picture())
-            self.records.append(rec)
-            return rec
+        t = self.by_name.get(action)
+        if t is not None:
+            self._step_thread(t, action)
+        else:
+            self._step_other(action)
         return None
 
-    def _step_thread(self, name: str) -> dict | None:
-        t = self.by_name.get(name)
-        if t is None or t.op is None or t.wait is not None or not self._ready(t, t.op):
+    def _step_other(self, action: str) -> dict | None:
+        if action.startswith("drain:"):
+            return self._step_drain(action)
+        if action.startswith("fire:"):
+            return self._step_fire(action[5:])
+        if action == NUDGE:
+            return self._step_nudge()
+        raise ScheduleError(f"action {action!r} is not enabled now "
+                            f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
+
+    def _traced_step(self, action: str) -> dict:
+        before = self._picture()
+        t = self.by_name.get(action)
+        rec = self._step_thread(t, action) if t is not None else self._step_other(action)
+        self.steps += 1
+        rec["i"] = len(self.records)
+        rec["t_ns"] = self.now
+        rec["action"] = action
+        rec["diff"] = _diff(before, self._picture())
+        self.records.append(rec)
+        return rec
+
+    def _step_thread(self, t: Thread, name: str) -> dict | None:
+        if t.op is None or t.wait is not None or not self._ready(t, t.op):
             raise ScheduleError(f"action {name!r} is not enabled now "
                                 f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
         last = self.last[t.cpu]
@@ -234,7 +258,7 @@ class Machine:
     def _resume(self, t: Thread, result: Any, first: bool = False) -> None:
         """Hand ``result`` to the thread and fetch the op it wants next."""
         if not first:
-            code = -1 if result is None else int(result)
+            code = -1 if result is None else result
             t.hist = (t.hist * 1_000_003 + code + 7) & _MASK
             t.ops += 1
         try:

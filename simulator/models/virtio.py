@@ -20,6 +20,8 @@ barrier is the OS-7613 fix; it is the one hook the two device classes differ in.
 """
 from __future__ import annotations
 
+import functools
+
 from simulator.engine import ops
 
 VRING_AVAIL_F_NO_INTERRUPT = 1
@@ -63,22 +65,29 @@ class SplitRing:
 
     def cells(self) -> dict[str, int]:
         """Every cell of the queue, zeroed, in layout order."""
-        cells: dict[str, int] = {}
-        for i in range(self.size):
-            cells[self.desc_addr(i)] = 0
-            cells[self.desc_len(i)] = 0
-        cells[self.AVAIL_FLAGS] = 0
-        cells[self.AVAIL_IDX] = 0
-        for i in range(self.size):
-            cells[self.avail_ring(i)] = 0
-        cells[self.USED_EVENT] = 0
-        cells[self.USED_FLAGS] = 0
-        cells[self.USED_IDX] = 0
-        for i in range(self.size):
-            cells[self.used_id(i)] = 0
-            cells[self.used_len(i)] = 0
-        cells[self.AVAIL_EVENT] = 0
-        return cells
+        return dict(_ring_cells(self.size))
+
+
+@functools.cache
+def _ring_cells(size: int) -> tuple[tuple[str, int], ...]:
+    """The layout of a ring of ``size`` entries (worked out once per size)."""
+    r = SplitRing(size)
+    cells: dict[str, int] = {}
+    for i in range(size):
+        cells[r.desc_addr(i)] = 0
+        cells[r.desc_len(i)] = 0
+    cells[r.AVAIL_FLAGS] = 0
+    cells[r.AVAIL_IDX] = 0
+    for i in range(size):
+        cells[r.avail_ring(i)] = 0
+    cells[r.USED_EVENT] = 0
+    cells[r.USED_FLAGS] = 0
+    cells[r.USED_IDX] = 0
+    for i in range(size):
+        cells[r.used_id(i)] = 0
+        cells[r.used_len(i)] = 0
+    cells[r.AVAIL_EVENT] = 0
+    return tuple(cells.items())
 
 
 class VirtioDevice:
