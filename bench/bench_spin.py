@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.engine import ops  # noqa: E402
+from simulator.engine import shapes  # noqa: E402
 from simulator.engine.explore import explore  # noqa: E402
 from simulator.engine.machine import Machine  # noqa: E402
 
@@ -45,47 +45,14 @@ PML = ROOT / "bench" / "spin"
 # ------------------------------------------------------------ engine models
 def sb_machine(fenced: bool) -> Machine:
     """SB: each CPU stores 1 to its location, [MFENCE], loads the other's."""
-    regs = [None, None]
-
-    def cpu(me: int, mine: str, theirs: str):
-        yield ops.store(mine, 1, f"P{me}: MOV [{mine}],$1")
-        if fenced:
-            yield ops.fence(f"P{me}: MFENCE")
-        regs[me] = yield ops.load(theirs, f"P{me}: MOV EAX,[{theirs}]")
-
-    def not_both_zero(m: Machine) -> tuple[bool, str]:
-        return regs != [0, 0], f"P0 read y={regs[0]}, P1 read x={regs[1]}"
-
-    m = Machine({"x": 0, "y": 0}, cpus=2, memory_model="tso", check_property=not_both_zero)
-    m.add_thread("P0", 0, cpu(0, "x", "y"))
-    m.add_thread("P1", 1, cpu(1, "y", "x"))
-    return m
+    return shapes.store_buffering("tso", fences=fenced)
 
 
 def lost_wakeup_machine(locked: bool) -> Machine:
     """The waiter checks the flag under the lock and sleeps on the cv; the waker
-    sets the flag and signals, holding the lock only if ``locked``."""
-
-    def waiter():
-        yield ops.lock("m", "mutex_enter")
-        while not (yield ops.load("flag", "waiter: check flag")):
-            yield ops.cv_wait("cv", "m", "cv_wait")
-        yield ops.unlock("m", "mutex_exit")
-
-    def waker():
-        if locked:
-            yield ops.lock("m", "mutex_enter")
-        yield ops.store("flag", 1, "waker: set flag")
-        yield ops.cv_signal("cv", "cv_signal")
-        if locked:
-            yield ops.unlock("m", "mutex_exit")
-
-    # An interleaving bug, not a memory-model one: SC on both sides (the
-    # Promela model has no store buffers for it).
-    m = Machine({"flag": 0}, cpus=2, memory_model="sc")
-    m.add_thread("waiter", 0, waiter())
-    m.add_thread("waker", 1, waker())
-    return m
+    sets the flag and signals, holding the lock only if ``locked`` (an interleaving
+    bug, so sequentially consistent memory, as in the Promela model)."""
+    return shapes.lost_wakeup(waker_holds_lock=locked)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 import json
 
 import pytest
-from machines import lost_wakeup, store_buffering
 
 from simulator import runs
 from simulator.engine.explore import explore, minimise, switches
+from simulator.engine.shapes import lost_wakeup, store_buffering
 from simulator.search import search
 
 JSON_KEYS = {"scenario", "variant", "strategy", "verdict", "exhausted", "bound", "states",

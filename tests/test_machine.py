@@ -3,10 +3,10 @@ import subprocess
 import sys
 
 import pytest
-from machines import lost_wakeup, store_buffering
 
 from simulator.engine import ops
 from simulator.engine.machine import Machine, ScheduleError
+from simulator.engine.shapes import lost_wakeup, store_buffering
 
 
 def _finish(m):
@@ -95,7 +95,7 @@ def test_an_action_that_is_not_enabled_is_refused():
 
 def test_the_fingerprint_is_stable_across_processes():
     """blake2 over a canonical encoding, never Python's randomised hash()."""
-    code = ("import sys; sys.path.insert(0, 'tests'); from machines import store_buffering;"
+    code = ("from simulator.engine.shapes import store_buffering;"
             "m = store_buffering(); m.step('P0'); m.step('P1'); print(m.fingerprint())")
     prints = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={"PYTHONHASHSEED": str(seed)}, check=True).stdout

@@ -1,7 +1,6 @@
 """x86-TSO against sequential consistency on the classic two-CPU shapes."""
-from machines import message_passing, store_buffering
-
 from simulator.engine.explore import explore
+from simulator.engine.shapes import message_passing, store_buffering
 
 
 def test_store_buffering_is_reachable_under_tso():

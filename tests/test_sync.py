@@ -1,9 +1,8 @@
 """Mutexes, Mesa condition variables, the writer-preferring rwlock and atomics."""
-from machines import lost_wakeup
-
 from simulator.engine import ops
 from simulator.engine.explore import explore
 from simulator.engine.machine import Machine
+from simulator.engine.shapes import lost_wakeup
 
 
 def test_a_wakeup_without_the_lock_can_be_lost():

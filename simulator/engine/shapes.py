@@ -1,4 +1,5 @@
-"""Tiny machines for the engine's tests: the classic two-thread shapes."""
+"""Classic two-thread shapes as tiny Machines: store buffering, message passing,
+a lost wake-up. The tests, the Spin comparison and the introduction use them."""
 from simulator.engine import ops
 from simulator.engine.machine import Machine
 
