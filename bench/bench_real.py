@@ -1,10 +1,12 @@
-"""Real-machine figures: the cost of a port-I/O exit three ways, and litmus throughput.
+"""Real-machine figures: port-I/O exit costs, litmus throughput, lost notifications.
 
     python bench/bench_real.py [--exits N] [--iterations N]
 
 A port-I/O exit measured (1) by a plain C loop calling KVM_RUN itself,
 (2) through the vCPU thread's C fast path driven from Python via cffi,
 (3) with every exit handed to a Python callback. Target: (3) <= 1.3 x (1).
+Then OS-7613 inside a guest: lost notifications per million with the guest
+driver fenced (as in Linux) and the device's fence off, then on.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import time
 
 from simulator.real import available, native_available
 from simulator.real._native import ensure, native
-from simulator.real.litmus import store_buffer_litmus
+from simulator.real.litmus import store_buffer_litmus, virtio_race
 from simulator.real.machine import Vm
 
 DATA, PORT_COUNT = 0x100000, 0x14
@@ -64,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"litmus SB {'with' if fence else 'without'} mfence: "
               f"{r.observed['iterations_per_s']:,} iterations/s, "
               f"r0=0 r1=0 seen {r.observed['outcomes']['r0=0 r1=0']:,} times")
+    if available():
+        for fence in (False, True):
+            r = virtio_race(fence=fence, iterations=args.iterations)
+            print(f"virtio race, guest fenced, device {'fenced' if fence else 'unfenced'}: "
+                  f"{r.observed['lost_per_million']:,} lost per million")
     return 0
 
 

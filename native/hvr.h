@@ -46,9 +46,10 @@
 /* The store-buffering arena: offsets from its base (HVR_GUEST_DATA in a guest). */
 #define HVR_SB_GO            0x000  /* u64: round to run; all ones = stop   */
 #define HVR_SB_DONE          0x040  /* u64: last round the follower ended   */
-#define HVR_SB_FENCE         0x080  /* u64: 1 = mfence between store, load  */
+#define HVR_SB_LEAD_FENCE    0x080  /* u64: 1 = the leader fences (device)  */
 #define HVR_SB_INSTANCES     0x088  /* u64: instances per round             */
 #define HVR_SB_FOLLOW_NEW    0x090  /* u64: the value the follower stores   */
+#define HVR_SB_FOLLOW_FENCE  0x098  /* u64: 1 = the follower fences (driver) */
 #define HVR_SB_FOLLOW_TURN   0x100  /* u64: per-instance barrier, follower  */
 #define HVR_SB_LEAD_TURN     0x140  /* u64: per-instance barrier, leader    */
 #define HVR_SB_FOLLOW_VAR    0x1000 /* u32 per 64-byte line: avail flags    */
@@ -129,11 +130,14 @@ int hvr_vcpu__apic(struct hvr_vcpu *vcpu, struct hvr_apic_state *st);
 /* benchmarks: a plain C KVM_RUN loop on the calling thread */
 int hvr_bench__io_loop(uint64_t exits, uint64_t *elapsed_ns);
 
-/* store-buffer litmus: two pinned host threads, or the host against a guest */
-int hvr_litmus__sb(int fence, int virtio, uint64_t iterations, uint32_t instances,
-		   struct hvr_sb_counts *out);
-int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int fence,
-		     uint64_t iterations, uint32_t instances, struct hvr_sb_counts *out);
+/* store-buffer litmus: two pinned host threads, or the host against a guest.
+ * Each side has its own mfence switch: the leader is the device (used idx,
+ * then avail flags), the follower the driver (avail flags, then used idx). */
+int hvr_litmus__sb(int lead_fence, int follow_fence, int virtio, uint64_t iterations,
+		   uint32_t instances, struct hvr_sb_counts *out);
+int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int device_fence,
+		     int driver_fence, uint64_t iterations, uint32_t instances,
+		     struct hvr_sb_counts *out);
 
 /* signal delivery, run in a forked child so the caller's signal state is untouched */
 struct hvr_signal_report {

@@ -67,7 +67,8 @@ struct hvr_sb_arena {
 	uint32_t instances;
 	uint32_t lead_old, lead_new;     /* the leader's variable: before, after   */
 	uint32_t follow_old, follow_new; /* the follower's variable: before, after */
-	int fence;
+	int lead_fence;                  /* mfence between the leader's store, load */
+	int follow_fence;                /* ...and between the follower's          */
 	int leader_cpu;
 	uint32_t timeout_ms;
 };

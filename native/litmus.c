@@ -4,8 +4,10 @@
  *   leader:   x = 1; [mfence]; r0 = y        (the device: used idx, then flags)
  *   follower: y = 1; [mfence]; r1 = x        (the driver: flags, then used idx)
  *
- * x86-TSO allows r0 = r1 = old without the fence: each store may wait in its
- * core's store buffer while the following load reads the cache. Runs are
+ * Each side's mfence has its own switch. x86-TSO allows r0 = r1 = old
+ * unless both sides fence (one fence is not enough): an unfenced store may
+ * wait in its core's store buffer while the following load reads the
+ * cache. Runs are
  * rounds of many instances; between rounds the leader resets the arena and
  * releases the follower through the GO word. Before each instance the two
  * sides meet at a light barrier so that they really race on that instance;
@@ -66,7 +68,8 @@ int hvr_sb__check(uint64_t iterations, uint32_t instances)
 void hvr_sb__setup(struct hvr_sb_arena *a)
 {
 	memset(a->base, 0, HVR_SB_ARENA_SIZE);
-	*U64(a, HVR_SB_FENCE) = (uint64_t)a->fence;
+	*U64(a, HVR_SB_LEAD_FENCE) = (uint64_t)a->lead_fence;
+	*U64(a, HVR_SB_FOLLOW_FENCE) = (uint64_t)a->follow_fence;
 	*U64(a, HVR_SB_INSTANCES) = a->instances;
 	*U64(a, HVR_SB_FOLLOW_NEW) = a->follow_new;
 }
@@ -122,6 +125,7 @@ static int sb__instances(struct hvr_sb_arena *a, int leader, uint64_t *turn, uin
 	volatile uint64_t *my_turn = U64(a, leader ? HVR_SB_LEAD_TURN : HVR_SB_FOLLOW_TURN);
 	volatile uint64_t *their_turn = U64(a, leader ? HVR_SB_FOLLOW_TURN : HVR_SB_LEAD_TURN);
 	uint32_t value = leader ? a->lead_new : a->follow_new;
+	int fence = leader ? a->lead_fence : a->follow_fence;
 	uint32_t i;
 
 	for (i = 0; i < a->instances; i++) {
@@ -129,7 +133,7 @@ static int sb__instances(struct hvr_sb_arena *a, int leader, uint64_t *turn, uin
 		__atomic_store_n(my_turn, *turn, __ATOMIC_RELAXED);
 		if (sb__await(their_turn, *turn, deadline))
 			return -ETIMEDOUT;
-		*SAW(a, saw, i) = sb__store_load(VAR(a, mine, i), value, VAR(a, theirs, i), a->fence);
+		*SAW(a, saw, i) = sb__store_load(VAR(a, mine, i), value, VAR(a, theirs, i), fence);
 	}
 	return 0;
 }
@@ -218,8 +222,8 @@ static void *sb__follow(void *arg)
 	return NULL;
 }
 
-int hvr_litmus__sb(int fence, int virtio, uint64_t iterations, uint32_t instances,
-		   struct hvr_sb_counts *out)
+int hvr_litmus__sb(int lead_fence, int follow_fence, int virtio, uint64_t iterations,
+		   uint32_t instances, struct hvr_sb_counts *out)
 {
 	struct hvr_sb_arena a;
 	struct sb_follower f;
@@ -234,7 +238,8 @@ int hvr_litmus__sb(int fence, int virtio, uint64_t iterations, uint32_t instance
 	if (posix_memalign((void **)&a.base, 4096, HVR_SB_ARENA_SIZE))
 		return hvr_error__set(ENOMEM, "out of memory");
 	a.instances = instances;
-	a.fence = fence;
+	a.lead_fence = lead_fence;
+	a.follow_fence = follow_fence;
 	a.timeout_ms = 5000;
 	a.lead_old = 0;
 	a.lead_new = 1;

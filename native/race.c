@@ -2,12 +2,15 @@
  * race.c - OS-7613 inside a real KVM guest.
  *
  * The guest (guests/virtio_race.S, ring 3) is the driver re-enabling
- * interrupts: clear avail->flags' NO_INTERRUPT, [mfence], load used->idx.
- * The host thread is the device finishing a request: store used->idx,
- * [mfence], load avail->flags. Both run on the same guest memory, on two
- * different host CPUs. An instance where the driver saw the old used->idx
- * (and goes to sleep) while the device saw NO_INTERRUPT still set (and sends
- * no MSI) is a lost notification: the I/O that hangs in the bug report.
+ * interrupts: clear avail->flags' NO_INTERRUPT, mfence, load used->idx -
+ * Linux's virtqueue_poll() always has that full barrier. The host thread is
+ * the device finishing a request: store used->idx, [mfence], load
+ * avail->flags; bhyve's device lacked that fence. Each fence has its own
+ * switch, so the run can match the bug: driver fenced, device not. Both
+ * sides run on the same guest memory, on two different host CPUs. An
+ * instance where the driver saw the old used->idx (and goes to sleep) while
+ * the device saw NO_INTERRUPT still set (and sends no MSI) is a lost
+ * notification: the I/O that hangs in the bug report.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,8 +20,9 @@
 
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
-int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int fence,
-		     uint64_t iterations, uint32_t instances, struct hvr_sb_counts *out)
+int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int device_fence,
+		     int driver_fence, uint64_t iterations, uint32_t instances,
+		     struct hvr_sb_counts *out)
 {
 	struct hvr_sb_arena a;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -32,7 +36,8 @@ int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int fence,
 	memset(&a, 0, sizeof(a));
 	a.base = vm->mem + HVR_GUEST_DATA;
 	a.instances = instances;
-	a.fence = fence;
+	a.lead_fence = device_fence;
+	a.follow_fence = driver_fence;
 	a.timeout_ms = 5000;
 	a.lead_old = 0;                                 /* used->idx before the completion */
 	a.lead_new = 1;

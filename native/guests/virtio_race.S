@@ -4,6 +4,7 @@
  * Round after round (see litmus.c for the protocol), for each instance i:
  *   avail_flags[i] = FOLLOW_NEW (NO_INTERRUPT cleared);  [mfence]
  *   saw[i] = used_idx[i]        -- the driver's virtqueue_poll()
+ * The mfence is there when the host sets FOLLOW_FENCE (Linux always has it).
  * The host thread does the device's half at the same time.
  */
 #include "guest.inc"
@@ -48,7 +49,7 @@ instance:
 	jmp	2b
 3:	mov	rsi, rcx
 	shl	rsi, 6
-	cmp	qword ptr [rbx + HVR_SB_FENCE], 0
+	cmp	qword ptr [rbx + HVR_SB_FOLLOW_FENCE], 0
 	jne	fenced
 	mov	dword ptr [rbx + rsi + HVR_SB_FOLLOW_VAR], r15d
 	mov	eax, dword ptr [rbx + rsi + HVR_SB_LEAD_VAR]

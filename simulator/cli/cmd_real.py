@@ -11,9 +11,9 @@ HELP = "run the real-machine experiments (KVM, store buffering, signals)"
 KVM_EXPERIMENTS = ("apic", "virtio-race")
 
 
-def _fence_args(p: argparse.ArgumentParser, default_iterations: int) -> None:
+def _fence_args(p: argparse.ArgumentParser, default_iterations: int, fence_help: str) -> None:
     p.add_argument("--fence", action=argparse.BooleanOptionalAction, default=False,
-                   help="put an mfence between the store and the load")
+                   help=fence_help)
     p.add_argument("--iterations", type=int, default=default_iterations,
                    help="instances to run (default %(default)s)")
 
@@ -23,28 +23,49 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("check", help="say whether KVM can be used here, and why not")
     sub.add_parser("apic", help="OS-6829's reference: TPR, MSIs and a halted vCPU")
     litmus = sub.add_parser("litmus", help="store buffering on two pinned host threads")
-    _fence_args(litmus, 100_000)
+    _fence_args(litmus, 100_000, "mfence between store and load: on both threads for sb, "
+                "on the device's thread only for virtio")
     litmus.add_argument("--shape", choices=["sb", "virtio"], default="sb",
                         help="plain SB, or named as the virtio notification race")
+    litmus.add_argument("--driver-fence", action=argparse.BooleanOptionalAction, default=None,
+                        help="virtio shape: the driver's mfence (default on, as in Linux)")
     race = sub.add_parser("virtio-race", help="OS-7613 inside a real KVM guest")
-    _fence_args(race, 100_000)
+    _fence_args(race, 100_000, "the device's mfence (host thread: store used idx; mfence; "
+                "load avail flags) - the barrier bhyve lacked")
+    race.add_argument("--guest-fence", action=argparse.BooleanOptionalAction, default=True,
+                      help="the guest driver's mfence (default on: Linux's virtqueue_poll "
+                           "always has it)")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _isr_line(kvm_ok: bool) -> str:
+    if not kvm_ok:
+        return "not probed (no KVM)"
+    from simulator.real import isr_observable
+
+    if isr_observable():
+        return "kept until EOI - ISR and PPR can be compared with the vLAPIC model"
+    return ("never set on delivery (acts as auto-EOI) - compare IRR, TPR and halted only, "
+            "not ISR or PPR")
 
 
 def _check(args) -> int:
     from simulator.real import available, native_available
 
     kvm, ext = available(), native_available()
+    isr = _isr_line(kvm.ok)
     if args.json:
         print(json.dumps({"experiment": "check", "kvm": kvm.ok, "native": ext.ok,
                           "expected": "KVM usable for the apic and virtio-race experiments",
-                          "observed": {"kvm": kvm.reason, "native": ext.reason},
+                          "observed": {"kvm": kvm.reason, "native": ext.reason,
+                                       "in_service": isr},
                           "agrees": kvm.ok}, indent=2))
     else:
         print(f"native extension: {'yes' if ext.ok else 'no'} - {ext.reason}")
         print(f"KVM:              {'yes' if kvm.ok else 'no'} - {kvm.reason}")
+        print(f"LAPIC in-service: {isr}")
     return 0
 
 
@@ -62,10 +83,15 @@ def _run_experiment(args):
         return apic_wakeup()
     if args.experiment == "litmus":
         from simulator.real.litmus import store_buffer_litmus
-        return store_buffer_litmus(args.fence, args.iterations, args.shape)
+        if args.shape == "sb" and args.driver_fence is not None:
+            raise UsageError("--driver-fence needs --shape virtio (for sb, --fence covers "
+                             "both threads)")
+        return store_buffer_litmus(fence=args.fence, iterations=args.iterations,
+                                   shape=args.shape, driver_fence=args.driver_fence)
     if args.experiment == "virtio-race":
         from simulator.real.litmus import virtio_race
-        return virtio_race(args.fence, args.iterations)
+        return virtio_race(fence=args.fence, iterations=args.iterations,
+                           guest_fence=args.guest_fence)
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 

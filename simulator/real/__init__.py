@@ -34,6 +34,18 @@ def available() -> Availability:
                               "KVM_SIGNAL_MSI and immediate_exit are supported")
 
 
+def isr_observable() -> bool:
+    """Does this machine's LAPIC keep a delivered vector in ISR until its EOI?
+
+    Probed once per process (see ``simulator.real.apic.isr_observable``);
+    False on hosts such as PVM that acknowledge interrupts without setting
+    ISR. Raises RealMachineError when KVM cannot be used.
+    """
+    from simulator.real.apic import isr_observable as probe
+
+    return probe()
+
+
 def native_available() -> Availability:
     """Is the C extension built (the litmus and signal experiments need only this)?"""
     from simulator.real import _native
@@ -44,4 +56,4 @@ def native_available() -> Availability:
 
 
 __all__ = ["Availability", "ExperimentResult", "RealMachineError", "available",
-           "native_available"]
+           "isr_observable", "native_available"]
