@@ -8,7 +8,7 @@ from simulator.errors import UsageError
 
 NAME = "real"
 HELP = "run the real-machine experiments (KVM, store buffering, signals)"
-KVM_EXPERIMENTS = ("apic", "virtio-race")
+KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
 
 
 def _fence_args(p: argparse.ArgumentParser, default_iterations: int, fence_help: str) -> None:
@@ -35,6 +35,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     race.add_argument("--guest-fence", action=argparse.BooleanOptionalAction, default=True,
                       help="the guest driver's mfence (default on: Linux's virtqueue_poll "
                            "always has it)")
+    diff = sub.add_parser("apic-diff", help="OS-6829: the vLAPIC model against KVM's LAPIC, "
+                          "step by step on seeded sequences")
+    diff.add_argument("--seeds", type=int, default=50, help="random sequences (default 50)")
+    diff.add_argument("--variant", choices=["fixed", "buggy"], default="fixed",
+                      help="the model's vmx_set_intr_ready")
+    diff.add_argument("--length", type=int, default=12, help="operations per sequence")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -81,6 +87,11 @@ def _run_experiment(args):
     if args.experiment == "apic":
         from simulator.real.apic import apic_wakeup
         return apic_wakeup()
+    if args.experiment == "apic-diff":
+        from simulator.real.apic_diff import apic_diff
+        if args.seeds < 0 or args.length < 1:
+            raise UsageError("--seeds must be 0 or more and --length at least 1")
+        return apic_diff(args.seeds, args.variant, args.length)
     if args.experiment == "litmus":
         from simulator.real.litmus import store_buffer_litmus
         if args.shape == "sb" and args.driver_fence is not None:
