@@ -42,7 +42,7 @@ STRATEGIES = ("dfs", "random", "pct")
 class Stats:
     """What a search covered."""
 
-    states: int = 0  # distinct states visited
+    states: int = 0  # distinct states visited (dfs) or distinct end states (random, pct)
     schedules: int = 0  # runs started (each a path from the initial state)
     steps: int = 0  # machine steps taken, re-execution included
     pruned_by_bound: int = 0  # branches not taken because of the preemption bound
@@ -140,8 +140,9 @@ def _dfs(factory: Factory, bound: int, stats: Stats, max_states: int,
                 if seen[1] <= sleep:
                     break
                 sleep = sleep & seen[1]
-            visited[key] = (m.preemptions, sleep)
-            stats.states += 1
+            if seen is None:
+                stats.states += 1  # distinct states; a revisit with a smaller sleep set
+            visited[key] = (m.preemptions, sleep)  # is explored again but not counted
             enabled = m.enabled()
             if not enabled:
                 verdict = m.verdict()

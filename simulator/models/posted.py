@@ -110,8 +110,7 @@ class PostedInterrupts:
         for i, word in enumerate(self.words):
             val = yield ops.swap(word, 0, "vmx_inject_pir")  # atomic_readandclear_long
             bits |= val << (64 * i)
-        if bits:
-            yield from page.or_irr(bits, "vmx_inject_pir")
+        page.or_irr(bits)
 
     def posted_intr_processing(self, page: VlapicPage):
         """The CPU got the notification IPI in guest mode: it clears ON (and only
@@ -121,8 +120,7 @@ class PostedInterrupts:
         for i, word in enumerate(self.words):
             val = yield ops.swap(word, 0, "posted-interrupt processing")
             bits |= val << (64 * i)
-        if bits:
-            yield from page.or_irr(bits, "posted-interrupt processing")
+        page.or_irr(bits)
 
     # ---- the hooks the variants override -----------------------------------------
     def take_pending(self):

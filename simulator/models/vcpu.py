@@ -47,7 +47,8 @@ class Vcpu:
         self.wakeups = 0  # times cv_signal woke it
 
     def cells(self) -> dict[str, int]:
-        return {self.state_cell: IDLE, self.nmi_cell: 0, self.ipi_cell: 0}
+        """Its cells; the ``VM_RUN`` ioctl has already taken it from IDLE to FROZEN."""
+        return {self.state_cell: FROZEN, self.nmi_cell: 0, self.ipi_cell: 0}
 
     # ---- state ------------------------------------------------------------------
     def vcpu_set_state(self, new: int):
@@ -105,9 +106,9 @@ class Vcpu:
 
         ``vmx_run`` is a generator function for one trip into the guest that
         returns the exit reason; HLT exits are handled here in the kernel, and
-        any other exit simply loops back to a new VM entry.
+        any other exit simply loops back to a new VM entry. (The ioctl that
+        calls it moves the vCPU from IDLE to FROZEN before, and back after.)
         """
-        yield from self.vcpu_set_state(FROZEN)
         while True:
             yield from self.vcpu_set_state(RUNNING)
             exitcode = yield from vmx_run()
@@ -116,4 +117,3 @@ class Vcpu:
                 break
             if exitcode == EXIT_HLT:
                 yield from self.vm_handle_hlt(pending_intr)
-        yield from self.vcpu_set_state(IDLE)

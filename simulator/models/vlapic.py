@@ -201,71 +201,56 @@ class Vlapic:
                 f"isr={[hex(v) for v in vectors(self.isr)]})")
 
 
-def _words(bitmap: int) -> list[int]:
-    """A 256-bit register as the APIC page keeps it: eight 32-bit words."""
-    return [bitmap >> (32 * i) & 0xFFFF_FFFF for i in range(8)]
-
-
 class VlapicPage:
-    """A vCPU's virtual-APIC page in machine cells: ``apic.tpr``, ``apic.ppr``,
-    ``apic.irr0``..``irr7``, ``apic.isr0``..``isr7``, ``apic.lvt_timer``.
+    """A vCPU's virtual-APIC page as the machine shows it: ``apic.tpr``,
+    ``apic.ppr``, ``apic.lvt_timer`` and ``apic.icr_timer`` are cells.
 
-    Only the vCPU's own thread (and the CPU acting for it) writes the page, so
-    the ``Vlapic`` it wraps is the authority and every change is stored into
-    the cells, where traces show it.
+    Only the vCPU's own thread (and the CPU acting for it) touches the page,
+    so the ``Vlapic`` it wraps is the authority: IRR and ISR live there, and
+    every change of TPR or PPR is stored into its cell, where traces show it.
     """
 
     def __init__(self, vlapic: Vlapic | None = None, prefix: str = "apic"):
         self.vlapic = vlapic or Vlapic()
-        self.prefix = prefix
         self.tpr_cell = f"{prefix}.tpr"
         self.ppr_cell = f"{prefix}.ppr"
         self.lvt_timer_cell = f"{prefix}.lvt_timer"
         self.icr_timer_cell = f"{prefix}.icr_timer"
 
-    def _cell(self, reg: str, i: int | None = None) -> str:
-        return f"{self.prefix}.{reg}" if i is None else f"{self.prefix}.{reg}{i}"
-
-    def _picture(self) -> dict[str, int]:
-        v = self.vlapic
-        pic = {self.tpr_cell: v.tpr, self.ppr_cell: v.ppr, self.lvt_timer_cell: v.lvt_timer}
-        for name, reg in (("irr", v.irr), ("isr", v.isr)):
-            for i, word in enumerate(_words(reg)):
-                pic[self._cell(name, i)] = word
-        return pic
-
     def cells(self) -> dict[str, int]:
         """The page's cells; the timer's initial count starts at 0 (not armed)."""
-        return {**self._picture(), self.icr_timer_cell: 0}
+        v = self.vlapic
+        return {self.tpr_cell: v.tpr, self.ppr_cell: v.ppr, self.lvt_timer_cell: v.lvt_timer,
+                self.icr_timer_cell: 0}
 
-    def _store_changes(self, before: dict[str, int], func: str):
-        for cell, value in self._picture().items():
-            if before[cell] != value:
-                yield ops.store(cell, value, func)
+    def _store_changes(self, tpr: int, ppr: int, func: str):
+        if self.vlapic.tpr != tpr:
+            yield ops.store(self.tpr_cell, self.vlapic.tpr, func)
+        if self.vlapic.ppr != ppr:
+            yield ops.store(self.ppr_cell, self.vlapic.ppr, func)
 
     def write_tpr(self, tpr: int, func: str):
         """The guest raises or lowers its task priority (PPR follows)."""
-        before = self._picture()
+        before = self.vlapic.tpr, self.vlapic.ppr
         self.vlapic.set_tpr(tpr)
-        yield from self._store_changes(before, func)
+        yield from self._store_changes(*before, func)
 
-    def or_irr(self, bits: int, func: str):
-        """Merge posted requests into IRR (``vmx_inject_pir``, posted-interrupt processing)."""
-        before = self._picture()
+    def or_irr(self, bits: int) -> None:
+        """Merge posted requests into IRR (``vmx_inject_pir``, posted-interrupt
+        processing): the page itself, no shared memory."""
         self.vlapic.irr |= bits
-        yield from self._store_changes(before, func)
 
     def take(self, func: str = "vlapic_intr_accepted"):
         """Deliver the highest deliverable vector to the guest; returns it or None."""
-        before = self._picture()
+        before = self.vlapic.tpr, self.vlapic.ppr
         vec = self.vlapic.take()
-        yield from self._store_changes(before, func)
+        yield from self._store_changes(*before, func)
         return vec
 
     def eoi(self, func: str = "vlapic_process_eoi"):
-        before = self._picture()
+        before = self.vlapic.tpr, self.vlapic.ppr
         vec = self.vlapic.eoi()
-        yield from self._store_changes(before, func)
+        yield from self._store_changes(*before, func)
         return vec
 
 

@@ -1,0 +1,138 @@
+"""OS-6829, pir-wakeup: a vCPU halted at PPR 0x70 sleeps through its clock interrupt.
+
+The story in tests: the posting rule alone (one low vector, then a high one);
+the report's interleaving replayed to ``stuck``; the NMI that knocks it loose;
+random runs and the explorer finding the hang in the buggy variant and
+finding none in the fixes.
+"""
+import pytest
+
+from simulator import runs, scenarios
+from simulator.engine import ops
+from simulator.engine.clock import drive_untimed
+from simulator.engine.machine import Machine
+from simulator.engine.strategies import RoundRobin
+from simulator.errors import UsageError
+from simulator.models.posted import (
+    PendingPrioPostedInterrupts,
+    PostedInterrupts,
+    PrioPostedInterrupts,
+)
+from simulator.search import search
+
+SCENARIO = "pir-wakeup"
+STUCK_REASON = "vector 0xd3 is deliverable at PPR 0x70 but vCPU0 sleeps in vm_handle_hlt"
+
+# The report's dtrace, as a schedule: vCPU0 raises TPR, arms its clock, halts
+# and exits (FROZEN); viona posts 0x60 (pending 0 -> 1) and notifies — but the
+# vCPU is FROZEN, so nothing is sent; vm_handle_hlt sees pend:1, ppr:70 and
+# sleeps; the APIC timer posts 0xd3 and finds pending already 1.
+REPORT = (["vcpu0"] * 15  # entry, setspl 0x70, icrtmr_write, HLT exit, FROZEN
+          + ["viona"] * 5  # lapic_set_intr(0x60): vmx_set_intr_ready = 1; notify: FROZEN
+          + ["vcpu0"] * 8  # vm_handle_hlt: vmx_pending_intr(pend:1, ppr:70) = 0; sleep
+          + ["cyclic", "cyclic", "fire:apic_timer", "cyclic", "cyclic", "cyclic"])
+
+
+def posts(apicv_cls, vectors):
+    """Post ``vectors`` one after another; which posts ask for a notification?"""
+    apicv = apicv_cls()
+    asked = []
+
+    def poster():
+        for v in vectors:
+            asked.append((yield from apicv.vmx_set_intr_ready(v)))
+        yield ops.note("done", "test")
+
+    m = Machine(apicv.cells(), cpus=1)
+    m.add_thread("viona", 0, poster())
+    drive_untimed(m, RoundRobin())
+    return asked
+
+
+def test_before_the_fix_a_higher_class_behind_a_lower_one_notifies_nobody():
+    """0x60 then 0xd3: only the first post (pending 0 -> 1) asks for a notification."""
+    assert posts(PostedInterrupts, [0x60, 0xD3]) == [True, False]
+
+
+@pytest.mark.parametrize("fixed", [PrioPostedInterrupts, PendingPrioPostedInterrupts])
+def test_after_the_fix_a_higher_class_notifies_again(fixed):
+    """Both fixed forms notify for 0xd3 too, and not for a second vector of a seen class."""
+    assert posts(fixed, [0x60, 0xD3, 0x61]) == [True, True, False]
+
+
+def test_the_fix_reads_as_a_few_hooks():
+    """OS-6829 changed the notification rule, the claim of 'pending', and added a flush."""
+    changed = {k for k in vars(PrioPostedInterrupts) if not k.startswith("_")}
+    assert changed - {"variant_name"} == {"notify_needed", "take_pending",
+                                          "vmx_flush_pir_prio"}
+
+
+def test_the_reports_interleaving_leaves_vcpu0_asleep():
+    trace = runs.replay(REPORT, SCENARIO, "buggy")
+    assert trace.verdict.kind == "stuck"
+    assert trace.verdict.reason == STUCK_REASON
+    last = trace.steps[-1]
+    assert (last["func"], last["op"], last["result"]) == ("vmx_set_intr_ready", "cas", 1)
+
+
+def test_an_nmi_knocks_the_vcpu_loose_and_the_clock_tick_is_taken():
+    """bhyvectl --inject-nmi: the vCPU wakes, re-enters, and 0xd3 is injected and handled."""
+    m = scenarios.get(SCENARIO).machine("buggy")
+    for action in REPORT:
+        m.step(action)
+    assert m.verdict().kind == "stuck"
+    m.step("nudge")
+    drive_untimed(m, RoundRobin())
+    guest = m.model["guest"]
+    assert m.verdict().kind == "ok"
+    assert (guest.nmis, guest.handled) == (1, [0xD3])
+
+
+def test_random_runs_find_the_hang_only_before_the_fix():
+    found = runs.random_search(SCENARIO, "buggy", runs=2000)
+    assert found.verdicts["stuck"] > 0
+    assert found.counterexample.verdict.reason == STUCK_REASON
+    for variant in ("fixed", "pending-prio"):
+        assert runs.random_search(SCENARIO, variant, runs=2000).verdicts["ok"] == 2000
+
+
+@pytest.mark.parametrize("timer_cpu", [2, 0])
+def test_the_explorer_finds_the_hang_with_nobody_preempted(timer_cpu):
+    """On its own CPU or on vCPU0's (as in the report), the timer fires while vCPU0
+    sleeps: the hang needs no preemption at all."""
+    result = search(SCENARIO, "buggy", {"timer_cpu": timer_cpu})
+    assert result.found == "stuck" and result.result.found.preemptions == 0
+    assert runs.replay(result.counterexample).verdict.reason == STUCK_REASON
+
+
+@pytest.mark.parametrize("variant", ["fixed", "pending-prio"])
+def test_the_explorer_verifies_both_fixes_over_every_interleaving(variant):
+    result = search(SCENARIO, variant)
+    assert result.found is None and result.exhausted, result.summary()
+
+
+def test_in_simulated_time_the_clock_fires_long_after_the_vcpu_sleeps():
+    assert runs.run(SCENARIO, "buggy", mode="timed").verdict.kind == "stuck"
+    assert runs.run(SCENARIO, "fixed", mode="timed").verdict.kind == "ok"
+
+
+def test_vectors_the_guest_can_take_at_its_priority_cause_no_hang():
+    """With virtio-net on a class above PPR 0x70 the vCPU takes it; nothing is left pending."""
+    found = runs.random_search(SCENARIO, "buggy", {"net_vector": 0x80}, runs=500)
+    assert found.verdicts["ok"] == 500
+
+
+@pytest.mark.parametrize("params", [
+    {"net_vector": 15}, {"net_vector": 256}, {"timer_vector": 0x0F}, {"tpr": 0x100},
+    {"timer_vector": 0x70}, {"net_vector": 0xFF, "net_vectors": 2}, {"timer_cpu": 3},
+])
+def test_bad_parameters_are_one_line_errors(params):
+    with pytest.raises(UsageError) as err:
+        scenarios.get(SCENARIO).machine("buggy", params)
+    assert "\n" not in str(err.value)
+
+
+def test_an_unknown_variant_is_a_one_line_error():
+    with pytest.raises(UsageError) as err:
+        scenarios.get(SCENARIO).machine("naive")
+    assert "\n" not in str(err.value) and "pending-prio" in str(err.value)
