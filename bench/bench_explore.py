@@ -1,10 +1,11 @@
-"""Explorer speed on OS-7613: first counterexample, exhaustive verification of the fix.
+"""Explorer speed: first counterexample and exhaustive verification of the fix (OS-7613, OS-6829).
 
     python bench/bench_explore.py [--repeat N] [--max-requests N]
 
 Targets: the buggy variant's first counterexample in under 100 ms of search;
 the fixed variant verified, state space exhausted, for 2 requests in flight in
 under 1 s (3 and 4 requests reported); >= 500k machine steps/s during search.
+OS-6829 (pir-wakeup): the buggy variant's stuck run and each fix verified.
 """
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ def main() -> None:
             fixed = [search("virtio-barriers", "fixed", {**params, "requests": n},
                             max_states=2_000_000) for _ in range(args.repeat if n < 3 else 1)]
             _row(f"fixed {mode}, {n} request(s): verify", fixed)
+    _row("pir-wakeup buggy: first counterexample",
+         [search("pir-wakeup", "buggy", minimise=False) for _ in range(args.repeat)])
+    for variant in ("fixed", "pending-prio"):
+        _row(f"pir-wakeup {variant}: verify", [search("pir-wakeup", variant)])
 
 
 if __name__ == "__main__":

@@ -21,5 +21,5 @@ def run(args) -> int:
         print(f"{sc['name']:<22} {sc['report']:<10} {sc['title']}")
         print(f"{'':<22} variants: {', '.join(sc['variants'])}")
         for p in sc["params"]:
-            print(f"{'':<22} --param {p['name']}={p['default']}  ({p['help']})")
+            print(f"{'':<22} --param {p['name']}={p['shown']}  ({p['help']})")
     return 0

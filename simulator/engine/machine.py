@@ -15,14 +15,14 @@ The Machine is plain Python and knows nothing of time; ``engine.clock`` adds it.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Generator
 from typing import Any
 
 from simulator.engine import ops as O
+from simulator.engine import outcome, pictures
 from simulator.engine.memory import ModelError, make_memory
 from simulator.engine.sync import CondVar, Mutex, RwLock
-from simulator.engine.verdict import DEADLOCK, LIMIT, OK, STUCK, VIOLATION, Verdict
+from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
 
 Program = Generator[tuple, Any, None]
@@ -187,14 +187,14 @@ class Machine:
                             f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
 
     def _traced_step(self, action: str) -> dict:
-        before = self._picture()
+        before = pictures.picture(self)
         t = self.by_name.get(action)
         rec = self._step_thread(t, action) if t is not None else self._step_other(action)
         self.steps += 1
         rec["i"] = len(self.records)
         rec["t_ns"] = self.now
         rec["action"] = action
-        rec["diff"] = _diff(before, self._picture())
+        rec["diff"] = pictures.diff(before, pictures.picture(self))
         self.records.append(rec)
         return rec
 
@@ -214,7 +214,7 @@ class Machine:
         except ModelError as exc:
             self.failure = f"{name}: {exc}"
             result = None
-        rec = _record(t, op, result) if self.tracing else None
+        rec = pictures.record(t, op, result) if self.tracing else None
         if result is not _PARK:
             self._resume(t, result)
         elif rec is not None:
@@ -402,139 +402,23 @@ class Machine:
         if not op[2]:
             self.failure = f"{op[1]}: {op[3]}"
 
-    # ----------------------------------------------------------- the outcome
+    # ------------------------------------------------- outcome and pictures
     def verdict(self) -> Verdict | None:
         """How the run ended, or None while some action is still possible."""
-        if self.failure is not None:
-            return Verdict(VIOLATION, self.failure)
-        if self.steps >= self.step_budget:
-            return Verdict(LIMIT, f"step budget of {self.step_budget} spent")
-        if self.enabled():
-            return None
-        live = [t for t in self.threads if t.op is not None and not t.daemon]
-        if not live:
-            if self.check_property is None:
-                return Verdict(OK)
-            held, reason = self.check_property(self)
-            return Verdict(OK if held else VIOLATION, reason)
-        waits = tuple(self.wait_for(t) for t in self.threads if t.op is not None)
-        reason = ""
-        if self.check_property is not None:
-            reason = self.check_property(self)[1]
-        if self.nudge_fn is not None and any(self._nudgeable(t) for t in live):
-            return Verdict(STUCK, reason, waits)
-        return Verdict(DEADLOCK, reason, waits)
-
-    def _nudgeable(self, t: Thread) -> bool:
-        """Would an external event wake it? A halted CPU (an interrupt or NMI)
-        or an interruptible wait (a signal)."""
-        if t.op[0] == O.HALT:
-            return True
-        return t.wait is not None and t.wait[0] == "cv" and t.wait[2]
+        return outcome.verdict(self)
 
     def wait_for(self, t: Thread) -> str:
         """What a blocked thread waits for, in words (one wait-for edge)."""
-        op = t.op
-        who = f"{t.name} in {op[1]}"
-        if t.wait is not None and t.wait[0] == "cv":
-            kind = "cv_wait_sig" if t.wait[2] else "cv_wait"
-            return f"{who}: {kind} on {t.wait[1]} (no one left to signal it)"
-        if t.wait is not None and t.wait[0] == "timer":
-            return f"{who}: sleeping until timer {t.wait[1]} fires"
-        if op[0] in (O.LOCK, O.CV_REACQUIRE):
-            m = op[2] if op[0] == O.LOCK else op[3]
-            return f"{who}: wants mutex {m}, held by {self.mutex(m).owner}"
-        if op[0] in (O.RW_ENTER, O.RW_WRITER_WAIT):
-            rw = self.rwlock(op[2])
-            holders = ", ".join(rw.holders()) or "no one (a writer is waiting)"
-            return f"{who}: wants {op[2]} as {op[3]}, held by {holders}"
-        if op[0] == O.HALT:
-            return f"{who}: halted until {op[2]} != 0"
-        return f"{who}: ready to run {op[0]}"
+        return outcome.wait_for(self, t)
 
-    # --------------------------------------------------------- state pictures
     def key(self) -> tuple:
         """A canonical, hashable picture of the whole state."""
-        return (
-            self.memory.key(),
-            tuple((t.op is None, t.wait, t.hist, t.signal) for t in self.threads),
-            tuple(sorted((k, m.owner) for k, m in self.mutexes.items())),
-            tuple(sorted((k, cv.key()) for k, cv in self.cvs.items())),
-            tuple(sorted((k, rw.key()) for k, rw in self.rwlocks.items())),
-            tuple(sorted(self.timers)),
-        )
+        return pictures.key(self)
 
     def fingerprint(self) -> str:
         """A stable name for the state: blake2b over its canonical encoding."""
-        return hashlib.blake2b(repr(self.key()).encode(), digest_size=16).hexdigest()
+        return pictures.fingerprint(self)
 
     def snapshot(self) -> dict:
         """The state as a person reads it: memory, each CPU's view, locks, threads."""
-        mem = self.memory
-        return {
-            "memory": dict(mem.cells),
-            "store_buffers": {f"cpu{c}": mem.buffer(c) for c in range(self.cpus)},
-            "views": {f"cpu{c}": {a: mem.visible(c, a) for a, _ in mem.buffer(c)}
-                      for c in range(self.cpus)},
-            "mutexes": {k: m.owner for k, m in sorted(self.mutexes.items())},
-            "cv_waiters": {k: list(cv.waiters) for k, cv in sorted(self.cvs.items())},
-            "rwlocks": {k: rw.holders() for k, rw in sorted(self.rwlocks.items())},
-            "threads": {t.name: _thread_state(self, t) for t in self.threads},
-            "timers": sorted(self.timers),
-        }
-
-    def _picture(self) -> dict:
-        mem = self.memory
-        pic = dict(mem.cells)
-        for c in range(self.cpus):
-            pic[f"sb.cpu{c}"] = tuple(mem.buffer(c))
-        for k, m in self.mutexes.items():
-            pic[f"mutex.{k}"] = m.owner
-        for k, rw in self.rwlocks.items():
-            pic[f"rwlock.{k}"] = tuple(rw.holders())
-        return pic
-
-
-def _thread_state(machine: Machine, t: Thread) -> str:
-    if t.op is None:
-        return "done"
-    if t.wait is not None or not machine._ready(t, t.op):
-        return "blocked: " + machine.wait_for(t).split(": ", 1)[1]
-    return f"ready: next {t.op[1]} ({t.op[0]})"
-
-
-def _detail(op: tuple) -> str:
-    kind, a, b = op[0], op[2], op[3]
-    if kind == O.STORE:
-        return f"{a}, {b}"
-    if kind in (O.CAS,):
-        return f"{a}, {b}, {op[4]}"
-    if kind in O.ATOMICS:
-        return f"{a}, {hex(b) if kind in (O.FETCH_OR, O.FETCH_AND) else b}"
-    if kind in (O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE, O.RW_ENTER, O.RW_WRITER_WAIT):
-        return f"{a}, {b}"
-    if kind == O.SLEEP:
-        return f"{b} ns"
-    if kind == O.CHECK:
-        return b
-    return "" if a is None else str(a)
-
-
-def _record(t: Thread, op: tuple, result: Any) -> dict:
-    return {"thread": t.name, "cpu": t.cpu, "func": op[1], "op": op[0],
-            "detail": _detail(op), "result": result if type(result) is int else None}
-
-
-def _diff(before: dict, after: dict) -> dict:
-    out = {}
-    for k in after.keys() | before.keys():
-        old, new = before.get(k), after.get(k)
-        if old != new:
-            out[k] = [_jsonable(old), _jsonable(new)]
-    return dict(sorted(out.items()))
-
-
-def _jsonable(v):
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
-    return v
+        return pictures.snapshot(self)

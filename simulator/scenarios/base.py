@@ -25,6 +25,10 @@ class Param:
     low: int | None = None
     high: int | None = None
     check: Callable[[int], str | None] | None = None  # returns a complaint or None
+    hex: bool = False  # shown in hex (vectors, priorities)
+
+    def show(self, value: int | str) -> str:
+        return f"{value:#04x}" if self.hex and isinstance(value, int) else str(value)
 
     def parse(self, value: object) -> int | str:
         """Turn a given value (a CLI string or a Python value) into a checked one."""
@@ -103,6 +107,7 @@ class Scenario:
             "variants": dict(self.variants), "property": self.property_text,
             "nudge": self.nudge_text, "memory_model": self.memory_model,
             "params": [{"name": p.name, "default": p.default, "help": p.help,
+                        "shown": p.show(p.default),
                         **({"choices": list(p.choices)} if p.choices else {}),
                         **({"min": p.low} if p.low is not None else {}),
                         **({"max": p.high} if p.high is not None else {})}

@@ -173,12 +173,13 @@ class PirWakeup(Scenario):
         "pending-prio": "the later upstream form: classes kept in a separate 'pending_prio'",
     }
     params = (
-        Param("tpr", 0x70, "the guest's task priority while it waits (PPR follows)",
+        Param("tpr", 0x70, "the guest's task priority while it waits (PPR follows)", hex=True,
               low=0, high=0xFF),
-        Param("net_vector", 0x60, "virtio-net rx vector (tx is the next one)", low=16, high=255),
+        Param("net_vector", 0x60, "virtio-net rx vector (tx is the next one)", low=16, high=255,
+              hex=True),
         Param("net_vectors", 1, "interrupts viona posts, rx and tx alternately (one is "
               "enough for the race; each more multiplies the explorer's work)", low=1, high=4),
-        Param("timer_vector", 0xD3, "the APIC timer's LVT vector", low=16, high=255),
+        Param("timer_vector", 0xD3, "the APIC timer's LVT vector", low=16, high=255, hex=True),
         Param("timer_hz", 100, "the guest's clock rate: one tick per 1/timer_hz s (timed mode)",
               low=1, high=100_000),
         Param("timer_cpu", TIMER_CPU, "host CPU the timer's cyclic fires on (0: vcpu0's, "
