@@ -111,3 +111,10 @@ def test_the_fingerprint_tells_different_states_apart():
     c = store_buffering()
     c.step("P0")
     assert a.fingerprint() == c.fingerprint()
+
+
+def test_every_op_kind_the_machine_accepts_has_a_handler():
+    from simulator.engine import machine
+
+    m = Machine({}, cpus=1)
+    assert machine._HANDLED == set(m._handlers)

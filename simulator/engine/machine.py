@@ -29,6 +29,10 @@ Program = Generator[tuple, Any, None]
 NUDGE = "nudge"
 _MASK = (1 << 61) - 1
 _PARK = object()  # a handler's answer: the thread now waits, do not resume it yet
+_HANDLED = frozenset({O.LOAD, O.STORE, O.FENCE, O.LOCK, O.UNLOCK, O.CV_WAIT, O.CV_WAIT_SIG,
+                      O.CV_REACQUIRE, O.CV_SIGNAL, O.CV_BROADCAST, O.RW_ENTER, O.RW_EXIT,
+                      O.RW_WRITER_WAIT, O.SLEEP, O.HALT, O.SEND_SIGNAL, O.NOTE, O.CHECK}
+                     | O.ATOMICS)
 _MAY_BLOCK = frozenset({O.LOCK, O.CV_REACQUIRE, O.HALT, O.RW_ENTER, O.RW_WRITER_WAIT})
 
 
@@ -39,7 +43,7 @@ class ScheduleError(UsageError):
 class Thread:
     """A simulated thread: its program, its CPU and what it is doing now."""
 
-    __slots__ = ("name", "cpu", "gen", "op", "wait", "signal", "daemon", "hist", "ops")
+    __slots__ = ("name", "cpu", "gen", "op", "wait", "signal", "daemon", "hist")
 
     def __init__(self, name: str, cpu: int, gen: Program, daemon: bool):
         self.name = name
@@ -50,7 +54,6 @@ class Thread:
         self.signal = False  # a signal is pending for it
         self.daemon = daemon  # may be left blocked at the end (a worker waiting for work)
         self.hist = 0  # a running hash of every result it has received: its local state
-        self.ops = 0
 
     @property
     def done(self) -> bool:
@@ -199,16 +202,17 @@ class Machine:
         return rec
 
     def _step_thread(self, t: Thread, name: str) -> dict | None:
-        if t.op is None or t.wait is not None or not self._ready(t, t.op):
+        op = t.op
+        if op is None or t.wait is not None or op[0] in _MAY_BLOCK and not self._ready(t, op):
             raise ScheduleError(f"action {name!r} is not enabled now "
                                 f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
         last = self.last[t.cpu]
-        if last is not None and last != name:
-            other = self.by_name[last]
-            if other.op is not None and other.wait is None and self._ready(other, other.op):
-                self.preemptions += 1
-        self.last[t.cpu] = name
-        op = t.op
+        if last != name:
+            if last is not None:
+                other = self.by_name[last]
+                if other.op is not None and other.wait is None and self._ready(other, other.op):
+                    self.preemptions += 1
+            self.last[t.cpu] = name
         try:
             result = self._handlers[op[0]](t, op)
         except ModelError as exc:
@@ -258,9 +262,7 @@ class Machine:
     def _resume(self, t: Thread, result: Any, first: bool = False) -> None:
         """Hand ``result`` to the thread and fetch the op it wants next."""
         if not first:
-            code = -1 if result is None else result
-            t.hist = (t.hist * 1_000_003 + code + 7) & _MASK
-            t.ops += 1
+            t.hist = (t.hist * 1_000_003 + (-1 if result is None else result) + 7) & _MASK
         try:
             t.op = next(t.gen) if first else t.gen.send(result)
         except StopIteration:
@@ -271,7 +273,7 @@ class Machine:
             t.op = None
             self.failure = f"{t.name} raised {type(exc).__name__}: {exc}"
         else:
-            if type(t.op) is not tuple or t.op[0] not in self._handlers:
+            if type(t.op) is not tuple or t.op[0] not in _HANDLED:
                 bad, t.op = t.op, None
                 self.failure = f"{t.name} yielded {bad!r}, which is not an op"
 
