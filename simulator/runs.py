@@ -104,19 +104,12 @@ class RandomSearch:
 def random_search(scenario: str, variant="buggy", params: dict | None = None, *,
                   runs: int = 1000, seed: int = 0, memory_model: str | None = None,
                   step_budget: int = 20_000) -> RandomSearch:
-    """``runs`` untimed runs, run i seeded with ``seed + i``; keep the first bad one."""
-    if runs < 1:
-        raise UsageError(f"--runs must be at least 1, not {runs}")
-    sc = scenarios.get(scenario)
-    found = RandomSearch(scenario, sc.variant_name(variant), runs, seed)
-    for i in range(runs):
-        strat = make_strategy("random", seed + i)
-        m = sc.machine(variant, params, memory_model=memory_model, step_budget=step_budget)
-        schedule = drive_untimed(m, strat)
-        verdict = m.verdict()
-        found.verdicts[verdict.kind] += 1
-        if verdict.bad and found.counterexample is None:
-            found.counterexample = replay(schedule, scenario, variant, params,
-                                          memory_model=memory_model)
-            found.counterexample.strategy, found.counterexample.seed = "random", seed + i
-    return found
+    """``runs`` seeded untimed random runs: how many ended in each verdict, and
+    the first bad one as a replayable trace."""
+    from simulator.search import search
+
+    found = search(scenario, variant, params, strategy="random", runs_=runs, seed=seed,
+                   memory_model=memory_model, step_budget=step_budget, minimise=False,
+                   stop_at_first=False)
+    return RandomSearch(found.scenario, found.variant, runs, seed,
+                        Counter(found.result.verdicts), found.counterexample)

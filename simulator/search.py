@@ -71,6 +71,10 @@ class SearchResult:
             return f"{where}: {word}: {scope} ({cost})"
         return f"{where}: no bad run in {r.stats.schedules} {r.strategy} runs ({cost})"
 
+    def counts(self) -> str:
+        """Random/PCT: how many runs ended in each verdict, in words."""
+        return ", ".join(f"{n} {kind}" for kind, n in sorted(self.result.verdicts.items()))
+
     def to_json(self) -> dict:
         r = self.result
         out = {
@@ -81,6 +85,8 @@ class SearchResult:
             "seconds": round(r.seconds, 4), "summary": self.summary(),
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
         }
+        if r.verdicts:
+            out["verdicts"] = dict(r.verdicts)
         if r.found is not None:
             out["preemptions"] = r.found.preemptions
             out["minimised"] = {"before": r.minimised_from, "after": len(r.found.schedule),
@@ -92,7 +98,7 @@ def search(scenario: str, variant="buggy", params: dict | None = None, *,
            strategy: str = "dfs", bound: int | None = None, max_states: int = 500_000,
            runs_: int = 1000, seed: int = 0, memory_model: str | None = None,
            step_budget: int = 20_000, time_limit: float | None = None,
-           minimise: bool = True) -> SearchResult:
+           minimise: bool = True, stop_at_first: bool = True) -> SearchResult:
     """Search one variant of a scenario for a bad run (untimed)."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
@@ -105,7 +111,8 @@ def search(scenario: str, variant="buggy", params: dict | None = None, *,
                           step_budget=step_budget)
 
     result = explore(factory, strategy, bound=bound, max_states=max_states, runs=runs_,
-                     seed=seed, time_limit=time_limit, minimise_found=minimise)
+                     seed=seed, time_limit=time_limit, minimise_found=minimise,
+                     stop_at_first=stop_at_first)
     trace = None
     if result.found is not None:
         trace = runs.replay(result.found.schedule, scenario, variant, resolved,

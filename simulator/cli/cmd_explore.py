@@ -24,25 +24,19 @@ def run(args) -> int:
     scenario, variant, params = checked(args)
     found = search(scenario, variant, params, strategy=args.strategy, bound=args.bound,
                    max_states=args.max_states, runs_=args.runs, seed=args.seed,
-                   memory_model=args.memory, minimise=not args.no_minimise)
+                   memory_model=args.memory, minimise=not args.no_minimise,
+                   stop_at_first=args.strategy == "dfs")
     if args.json:
         out = found.to_json()
         if args.strategy != "dfs":
             out["runs"] = args.runs
-            out["verdicts"] = _verdict_counts(found)
         print_json(out)
         return 0
     print(found.summary())
+    if args.strategy != "dfs":
+        print(f"# {args.runs} runs: {found.counts()}")
     if found.counterexample is not None:
         r = found.result
         print(f"# minimised: {r.minimised_from} -> {len(r.found.schedule)} steps")
         print(found.counterexample.pretty())
     return 0
-
-
-def _verdict_counts(found) -> dict:
-    """Random/PCT stop at the first bad run: report what the runs came to."""
-    runs_done = found.schedules
-    if found.found is None:
-        return {"ok": runs_done}
-    return {"ok": runs_done - 1, found.found: 1}

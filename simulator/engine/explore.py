@@ -69,7 +69,7 @@ class ExploreResult:
     seconds: float
     found: Found | None = None
     minimised_from: int | None = None  # schedule length before minimisation
-    notes: list[str] = field(default_factory=list)
+    verdicts: dict[str, int] = field(default_factory=dict)  # random/pct: runs per verdict
 
     @property
     def label(self) -> str:
@@ -262,40 +262,45 @@ class _PctChooser:
 
 
 def random_walks(factory: Factory, runs: int = 1000, seed: int = 0,
-                 time_limit: float | None = None) -> ExploreResult:
+                 time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
     """``runs`` seeded random runs; the first bad one is the counterexample."""
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}")
-    return _walks("random", factory, runs, time_limit,
+    return _walks("random", factory, runs, time_limit, stop_at_first,
                   lambda i: _RandomChooser(random.Random(seed * 1_000_003 + i)))
 
 
 def pct(factory: Factory, runs: int = 1000, depth: int = 3, seed: int = 0,
-        time_limit: float | None = None) -> ExploreResult:
+        time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
     """PCT: per run, random agent priorities and ``depth - 1`` priority change points."""
     if runs < 1 or depth < 1:
         raise UsageError("pct needs runs >= 1 and depth >= 1")
     probe, _ = _run_with(factory, lambda m, acts: acts[0], Stats())
     horizon = max(1, probe.steps)
-    return _walks("pct", factory, runs, time_limit,
+    return _walks("pct", factory, runs, time_limit, stop_at_first,
                   lambda i: _PctChooser(random.Random(seed * 1_000_003 + i), depth, horizon))
 
 
 def _walks(name: str, factory: Factory, runs: int, time_limit: float | None,
-           chooser_for: Callable[[int], Callable]) -> ExploreResult:
+           stop_at_first: bool, chooser_for: Callable[[int], Callable]) -> ExploreResult:
+    """Independent runs; every run's verdict is counted, the first bad one kept."""
     start, stats = time.monotonic(), Stats()
+    result = ExploreResult(name, None, False, stats, 0.0)
     seen: set[tuple] = set()
     for i in range(runs):
         m, schedule = _run_with(factory, chooser_for(i), stats)
         seen.add(_state_key(m))
         stats.states = len(seen)
         verdict = m.verdict()
-        if verdict is not None and verdict.bad:
-            return ExploreResult(name, None, False, stats, time.monotonic() - start,
-                                 Found(schedule, verdict, m.preemptions))
+        result.verdicts[verdict.kind] = result.verdicts.get(verdict.kind, 0) + 1
+        if verdict.bad and result.found is None:
+            result.found = Found(schedule, verdict, m.preemptions)
+            if stop_at_first:
+                break
         if time_limit and time.monotonic() - start > time_limit:
             break
-    return ExploreResult(name, None, False, stats, time.monotonic() - start)
+    result.seconds = time.monotonic() - start
+    return result
 
 
 # ----------------------------------------------------------- minimisation
@@ -373,14 +378,14 @@ def minimise(factory: Factory, schedule: list[str], kind: str,
 def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None,
             max_states: int = 500_000, runs: int = 1000, seed: int = 0, depth: int = 3,
             time_limit: float | None = None, minimise_found: bool = True,
-            por: bool = True) -> ExploreResult:
+            por: bool = True, stop_at_first: bool = True) -> ExploreResult:
     """Search ``factory``'s machine with ``strategy``; minimise any bad run found."""
     if strategy == "dfs":
         result = dfs(factory, bound, max_states, time_limit, por)
     elif strategy == "random":
-        result = random_walks(factory, runs, seed, time_limit)
+        result = random_walks(factory, runs, seed, time_limit, stop_at_first)
     elif strategy == "pct":
-        result = pct(factory, runs, depth, seed, time_limit)
+        result = pct(factory, runs, depth, seed, time_limit, stop_at_first)
     else:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     if result.found is not None and minimise_found:
