@@ -80,15 +80,17 @@ def real_machine_section(nb):
 
 
 @pytest.mark.notebooks
-def test_chapter_one_skips_the_real_machine_without_kvm(monkeypatch):
+@pytest.mark.parametrize("name, experiments", [("01-Virtio-Barriers.ipynb", 2),
+                                               ("02-PIR-Wakeups.ipynb", 3)])
+def test_a_chapter_skips_the_real_machine_without_kvm(name, experiments, monkeypatch):
     """With KVM hidden, the guest experiments print why they were skipped; nothing raises."""
     from nbclient import NotebookClient
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("HVRACES_NO_KVM", "1")
-    nb = real_machine_section(nbformat.read(COURSE / "01-Virtio-Barriers.ipynb", as_version=4))
+    nb = real_machine_section(nbformat.read(COURSE / name, as_version=4))
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(COURSE)}}).execute()
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)
-    assert text.count("skipped: /dev/kvm is missing (hidden by HVRACES_NO_KVM=1)") == 2
+    assert text.count("skipped: /dev/kvm is missing (hidden by HVRACES_NO_KVM=1)") == experiments

@@ -22,3 +22,12 @@ def test_ops_that_wait_for_another_thread_are_refused():
 
     with pytest.raises(ModelError, match="needs other threads"):
         direct.call(waits(), {})
+
+
+def test_a_program_that_never_stops_is_refused_not_waited_for():
+    def forever():
+        while True:
+            yield ops.load("x", "spin")
+
+    with pytest.raises(ModelError, match="still running after 50 ops"):
+        direct.call(forever(), {"x": 0}, max_ops=50)

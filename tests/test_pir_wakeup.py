@@ -136,3 +136,20 @@ def test_an_unknown_variant_is_a_one_line_error():
     with pytest.raises(UsageError) as err:
         scenarios.get(SCENARIO).machine("naive")
     assert "\n" not in str(err.value) and "pending-prio" in str(err.value)
+
+
+def test_the_notify_rule_alone_is_not_the_whole_fix():
+    """OS-6829 needed three hooks: with only the new notify rule, the old claim
+    of ``pending`` (compare-and-swap 1 -> 0) never clears the class bits riding
+    above ON, and with the clock's class below the network's the vCPU spins."""
+    from simulator.models.posted import PostedInterrupts, PrioPostedInterrupts
+    from simulator.search import search
+
+    class NotifyRuleOnly(PostedInterrupts):
+        notify_needed = PrioPostedInterrupts.notify_needed
+
+    low_clock = {"tpr": 0x00, "net_vector": 0xE0, "timer_vector": 0x30}
+    found = search("pir-wakeup", NotifyRuleOnly, low_clock, max_states=200_000,
+                   minimise=False)
+    assert found.found == "limit"
+    assert search("pir-wakeup", "fixed", low_clock, max_states=200_000).found is None

@@ -94,3 +94,16 @@ def test_impossible_parameters_are_one_line_errors(params, message):
 def test_an_unknown_variant_is_an_error():
     with pytest.raises(UsageError, match="no variant 'fast'"):
         scenarios.get("virtio-barriers").machine("fast")
+
+
+def test_a_class_variant_must_be_a_device_and_is_named_after_itself():
+    from simulator.models.virtio import FencedVirtioDevice
+
+    class MyDevice(FencedVirtioDevice):
+        pass
+
+    sc = scenarios.get("virtio-barriers")
+    assert sc.variant_name(MyDevice) == "MyDevice"
+    assert sc.variant_name(FencedVirtioDevice) == "FencedVirtioDevice"
+    with pytest.raises(UsageError, match="subclass of VirtioDevice"):
+        sc.machine(dict)

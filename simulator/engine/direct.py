@@ -19,15 +19,21 @@ from simulator.engine.memory import ModelError
 _NO_EFFECT = {O.FENCE, O.NOTE}
 
 
-def call(program: Generator[tuple, Any, Any], cells: dict[str, int]) -> Any:
-    """Run ``program`` to its end on ``cells``; return what it returns."""
+def call(program: Generator[tuple, Any, Any], cells: dict[str, int],
+         max_ops: int = 100_000) -> Any:
+    """Run ``program`` to its end on ``cells``; return what it returns.
+
+    A program still yielding after ``max_ops`` ops is refused (a loop that
+    never ends), with a ModelError rather than a hang."""
     result = None
     try:
-        while True:
+        for _ in range(max_ops):
             op = program.send(result)
             result = _apply(op, cells)
     except StopIteration as done:
         return done.value
+    program.close()
+    raise ModelError(f"still running after {max_ops} ops: does it loop forever?")
 
 
 def _apply(op: tuple, cells: dict[str, int]) -> int | None:

@@ -132,7 +132,7 @@ def check_schedule(schedule: object, scenario: str = SCENARIO, variant="buggy",
 
 # ------------------------------------------------------------------- fix it
 def check_fix(device_class: object, params: dict | None = None, *, bound: int = 2,
-              max_states: int = 50_000, seconds: float = 30) -> CheckResult:
+              max_states: int = 50_000, seconds: float = 12) -> CheckResult:
     """Is ``device_class`` (a ``VirtioDevice`` subclass) free of lost interrupts?
 
     (0) a plain run with the threads taking turns must end well; (1) the known

@@ -25,7 +25,7 @@ from simulator.models.virtio import SplitRing
 IRR = "lapic.irr[0x62]"
 
 
-def check_schedule_matches_report(schedule: object, seconds: float = 10) -> CheckResult:
+def check_schedule_matches_report(schedule: object, seconds: float = 5) -> CheckResult:
     """The run shows OS-7613's dtrace: both writes complete on the host, only the
     first raised ``vm_lapic_msi``, and the second is the request left in flight."""
     def body() -> CheckResult:
@@ -41,7 +41,7 @@ def check_schedule_matches_report(schedule: object, seconds: float = 10) -> Chec
 
 
 def check_fix_event_idx(device_class: object, max_states: int = 30_000,
-                        seconds: float = 30) -> CheckResult:
+                        seconds: float = 6) -> CheckResult:
     """The fix also holds when the guest suppresses interrupts with ``used_event``."""
     result = check_fix(device_class, {"mode": "event_idx"}, max_states=max_states,
                        seconds=seconds)
@@ -58,7 +58,7 @@ SUPPRESSION_CASES = (
 )
 
 
-def check_suppression(device_class: object, seconds: float = 10) -> CheckResult:
+def check_suppression(device_class: object, seconds: float = 5) -> CheckResult:
     """The device still honours NO_INTERRUPT and ``used_event`` (an always-interrupt
     device never loses an interrupt, but floods the guest)."""
     complaint = device_complaint(device_class)

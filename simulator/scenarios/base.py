@@ -85,7 +85,17 @@ class Scenario:
                 raise UsageError(f"scenario {self.name} has no variant {variant!r} "
                                  f"(variants: {', '.join(self.variants)})")
             return variant
-        return getattr(variant, "variant_name", getattr(variant, "__name__", "custom"))
+        own = vars(variant).get("variant_name") if isinstance(variant, type) else None
+        return own or getattr(variant, "__name__", "custom")  # a student's class: its name
+
+    def variant_class(self, variant, table: dict, base: type):
+        """The class for ``variant``: a registered name, or a subclass of ``base``."""
+        if isinstance(variant, str):
+            return table[variant]
+        if not (isinstance(variant, type) and issubclass(variant, base)):
+            raise UsageError(f"a {self.name} variant must be one of {', '.join(table)} or a "
+                             f"subclass of {base.__name__}, not {variant!r}")
+        return variant
 
     def machine(self, variant="buggy", params: dict | None = None, *,
                 memory_model: str | None = None, tracing: bool = False,

@@ -212,7 +212,7 @@ class PirWakeup(Scenario):
         if max(net) > 255:
             raise UsageError(f"net_vector {params['net_vector']:#04x} leaves no room for the "
                              "tx vector above it (at most 0xfe)")
-        apicv_cls = VARIANTS[variant] if isinstance(variant, str) else variant
+        apicv_cls = self.variant_class(variant, VARIANTS, PostedInterrupts)
         vcpu = Vcpu(0, hostcpu=VCPU_CPU)
         vlapic = Vlapic()
         vlapic.set_lvt_timer(timer_vector, periodic=True)  # programmed at boot (icrtmr_write)

@@ -70,7 +70,7 @@ class VirtioBarriers(Scenario):
         if params["requests"] > params["queue_size"]:
             raise UsageError(f"{params['requests']} requests cannot be in flight on a queue "
                              f"of {params['queue_size']} entries")
-        device_cls = DEVICES[variant] if isinstance(variant, str) else variant
+        device_cls = self.variant_class(variant, DEVICES, VirtioDevice)
         ring = SplitRing(params["queue_size"])
         vq = device_cls(ring, params["mode"] == "event_idx", IRR_CELL)
         bc = BlockIf(slots=ring.size + 1, io_ns=params["io_ns"])

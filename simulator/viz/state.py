@@ -20,6 +20,7 @@ from simulator.errors import UsageError
 # The cells each chapter watches under its swimlanes, by scenario name.
 WATCH: dict[str, tuple[str, ...]] = {
     "virtio-barriers": ("used.idx", "avail.flags", "used_event", "lapic.irr[0x62]"),
+    "pir-wakeup": ("vcpu0.state", "apic.ppr", "pir.pending", "pir[1]", "pir[3]"),
 }
 _NOT_CELLS = ("sb.", "mutex.", "rwlock.")
 
