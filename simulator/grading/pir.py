@@ -18,21 +18,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from simulator import runs, scenarios
-from simulator.engine.strategies import RoundRobin
-from simulator.engine.verdict import BAD
 from simulator.errors import UsageError
-from simulator.grading.checks import (
-    CheckResult,
-    _covered,
-    check_prediction,
-    check_schedule,
-    guarded,
-)
-from simulator.grading.schedules import follow_all
+from simulator.grading.checks import check_prediction, check_schedule
+from simulator.grading.fixes import FixExercise
+from simulator.grading.result import CheckResult
 from simulator.models.posted import PostedInterrupts
 from simulator.models.vlapic import Vlapic, deliverable
-from simulator.search import search
 
 SCENARIO = "pir-wakeup"
 STEP_BUDGET = 5_000  # a whole run of the scenario takes fewer than a hundred steps
@@ -125,14 +116,11 @@ def check_stranding_schedule(schedule: object, seconds: float = 10) -> CheckResu
 
 
 # ------------------------------------------------------------------- fix it
-def posted_complaint(posted_class: object) -> str | None:
-    """Why ``posted_class`` cannot stand in for the posted-interrupt code, or None."""
-    if not isinstance(posted_class, type):
-        return (f"expected a class derived from PostedInterrupts, got "
-                f"{type(posted_class).__name__} {posted_class!r:.60}")
-    if not issubclass(posted_class, PostedInterrupts):
-        return f"{posted_class.__name__} does not derive from PostedInterrupts"
-    return None
+PIR_FIX = FixExercise(SCENARIO, PostedInterrupts, "OS-6829", OS6829_SCHEDULE,
+                      "no longer strands the vCPU", STEP_BUDGET,
+                      "the run never ends: does the vCPU keep waking up for nothing, or does "
+                      "some code never stop yielding?")
+posted_complaint = PIR_FIX.complaint
 
 
 def check_pir_fix(posted_class: object, params: dict | None = None, *, bound: int = 2,
@@ -144,79 +132,5 @@ def check_pir_fix(posted_class: object, params: dict | None = None, *, bound: in
     from it counts as not breaking it); (2) the explorer must find no bad run
     with at most ``bound`` preemptions per CPU within ``max_states`` states.
     """
-    complaint = posted_complaint(posted_class)
-    if complaint:
-        return CheckResult(False, complaint)
-
-    def body() -> CheckResult:
-        for stage in (plain_run, replay_counterexample):
-            failed = stage(posted_class, params)
-            if failed is not None:
-                return failed
-        found = search(SCENARIO, posted_class, params, strategy="dfs", bound=bound,
-                       max_states=max_states, step_budget=STEP_BUDGET,
-                       time_limit=seconds * 0.9, minimise=False)
-        if found.result.found is not None:
-            bad = found.result.found
-            return CheckResult(False, f"the explorer found a {bad.verdict.kind} run of "
-                                      f"{len(bad.schedule)} steps: {bad.verdict.reason}"
-                                      f"{_hint(bad.verdict.kind)}", found.counterexample)
-        stats = found.result.stats
-        if stats.hit_state_limit and stats.states < max_states:
-            return CheckResult(False, f"the explorer ran out of time after {stats.states} "
-                                      "states; is the code very slow?")
-        return CheckResult(True, "the OS-6829 schedule no longer strands the vCPU, and "
-                                 f"{_covered(found, bound, max_states)}")
-
-    return guarded("fix", seconds, body)
-
-
-def _hint(kind: str) -> str:
-    if kind == "limit":
-        return (" (the run never ends: does the vCPU keep waking up for nothing, or does "
-                "some code never stop yielding?)")
-    return ""
-
-
-def plain_run(posted_class: type, params: dict | None) -> CheckResult | None:
-    """One run with the threads taking turns: a failed check if even that ends badly."""
-    m, schedule = runs.execute(SCENARIO, posted_class, params, strategy=RoundRobin(),
-                               step_budget=STEP_BUDGET)
-    verdict = m.verdict()
-    if verdict is not None and verdict.kind in BAD:
-        trace = runs.to_trace(m, schedule, SCENARIO, posted_class, params, "untimed",
-                              "round-robin", None)
-        return CheckResult(False, f"even a plain run (threads taking turns) ends "
-                                  f"{verdict.kind}: {verdict.reason}{_hint(verdict.kind)}",
-                           trace)
-    return None
-
-
-def replay_counterexample(posted_class: type, params: dict | None) -> CheckResult | None:
-    """Replay the OS-6829 schedule (as the buggy code takes it) with ``posted_class``:
-    a failed check if it still ends badly, else None."""
-    raw = known_counterexample(params)
-    if raw is None:
-        return None
-    m = scenarios.get(SCENARIO).machine(posted_class, params, step_budget=STEP_BUDGET)
-    for action in raw:
-        if action not in m.enabled():
-            return None  # the code behaves differently: the schedule no longer applies
-        m.step(action)
-    verdict = m.verdict()
-    if verdict is not None and verdict.kind in BAD:
-        trace = runs.replay(raw, SCENARIO, posted_class, params)
-        return CheckResult(False, f"the OS-6829 schedule still ends {verdict.kind}: "
-                                  f"{verdict.reason}", trace)
-    return None
-
-
-def known_counterexample(params: dict | None = None) -> list[str] | None:
-    """The raw OS-6829 schedule for these parameters, if it strands the buggy vCPU."""
-    m = scenarios.get(SCENARIO).machine("buggy", params, step_budget=STEP_BUDGET)
-    try:
-        raw = follow_all(m, OS6829_SCHEDULE)
-    except UsageError:
-        return None
-    verdict = m.verdict()
-    return raw if verdict is not None and verdict.kind in BAD else None
+    return PIR_FIX.check(posted_class, params, bound=bound, max_states=max_states,
+                         seconds=seconds)
