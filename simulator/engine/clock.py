@@ -72,7 +72,9 @@ class TimedDriver:
         self.replaying = getattr(strategy, "name", "") == "replay"
 
     def cost(self, op: tuple) -> int:
-        return self.costs.get(op[1], DEFAULT_COSTS.get(op[0], 1))
+        """The op's cost in ns: the model's figure for its function, else its kind's."""
+        ns = self.costs.get(op[1])
+        return DEFAULT_COSTS.get(op[0], 1) if ns is None else ns
 
     def earliest(self, action: str) -> int:
         thread = self.machine.by_name.get(action)
@@ -85,26 +87,38 @@ class TimedDriver:
         return self.env.now  # the nudge
 
     def _loop(self):
-        m, env = self.machine, self.env
+        m, env, strategy = self.machine, self.env, self.strategy
         while True:
-            actions = m.enabled() or _nudge_only(self.strategy)
+            actions = m.enabled() or _nudge_only(strategy)
             if not actions:
                 return
             now = env.now
-            times = {a: max(now, self.earliest(a)) for a in actions}
             if self.replaying:
-                action = self.strategy.choose(m, actions)
+                action = strategy.choose(m, actions)
+                at = max(now, self.earliest(action)) if action in actions else now
             else:
-                first = min(times.values())
-                action = self.strategy.choose(m, [a for a in actions if times[a] == first])
+                at, due = self._first_due(actions, now)
+                action = strategy.choose(m, due)
             if action is None:
                 return
-            at = times.get(action, env.now)
             if self.until_ns is not None and at > self.until_ns:
                 return
-            if at > env.now:
-                yield env.timeout(at - env.now)
+            if at > now:
+                yield env.timeout(at - now)
             self._take(action)
+
+    def _first_due(self, actions: list[str], now: int) -> tuple[int, list[str]]:
+        """The earliest time any action can happen, and every action due then."""
+        first, due = None, []
+        for a in actions:
+            t = self.earliest(a)
+            if t < now:
+                t = now
+            if first is None or t < first:
+                first, due = t, [a]
+            elif t == first:
+                due.append(a)
+        return first, due
 
     def _take(self, action: str) -> None:
         m, now = self.machine, self.env.now
@@ -123,7 +137,7 @@ class TimedDriver:
             elif action == "nudge":
                 for cpu in range(m.cpus):
                     self._sync_buffer(cpu, now)
-        if m.timers.keys() != self.deadlines.keys():
+        if (thread is None or op[0] == O.SLEEP) and m.timers.keys() != self.deadlines.keys():
             for timer, (_, ns) in m.timers.items():
                 self.deadlines.setdefault(timer, now + ns)
             for timer in [t for t in self.deadlines if t not in m.timers]:
