@@ -179,6 +179,21 @@ class Machine:
             self._step_other(action)
         return None
 
+    def replay(self, actions: list[str]) -> None:
+        """Take ``actions`` one after another (untraced): the explorer's re-execution."""
+        if self.tracing:
+            for action in actions:
+                self._traced_step(action)
+            return
+        by_name, step_thread = self.by_name.get, self._step_thread
+        for action in actions:
+            self.steps += 1
+            t = by_name(action)
+            if t is not None:
+                step_thread(t, action)
+            else:
+                self._step_other(action)
+
     def _step_other(self, action: str) -> dict | None:
         if action.startswith("drain:"):
             return self._step_drain(action)
