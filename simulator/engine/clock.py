@@ -157,13 +157,3 @@ class TimedDriver:
         self.env.process(self._loop())
         self.env.run()
         return self.schedule
-
-
-def drive(machine: Machine, strategy, timed: bool,
-          costs: dict[str, int] | None = None) -> list[str]:
-    """Run ``machine`` to its end with ``strategy``, timed or untimed."""
-    if timed:
-        return TimedDriver(machine, strategy, costs).run()
-    return drive_untimed(machine, strategy)
-
-

@@ -2,12 +2,13 @@
 
 A strategy has ``choose(machine, actions) -> action`` (or None to stop).
 ``actions`` is never empty. In timed mode it holds only the actions due at the
-same instant, so a strategy — never simpy's event order — breaks ties.
+same instant, so a strategy — never simpy's event order — breaks ties. The
+interactive strategy, where a person picks, is ``simulator.viz.SchedulerGame``.
 """
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from simulator.engine.machine import Machine, ScheduleError
 from simulator.errors import UsageError
@@ -56,7 +57,6 @@ class Replay:
     in timed mode meets the watchdog's timer) is finished by that strategy."""
 
     name = "replay"
-    strict_time = False  # timed mode: may pick any enabled action, time follows
 
     def __init__(self, schedule: Sequence[str], then=None):
         self.schedule = list(schedule)
@@ -78,18 +78,6 @@ class Replay:
         """Is the next recorded action the external nudge? (It is taken even when
         nothing else can happen — that is what a nudge is for.)"""
         return self.position < len(self.schedule) and self.schedule[self.position] == "nudge"
-
-
-class Interactive:
-    """A person (or a widget) chooses: ``ask(actions) -> action``."""
-
-    name = "interactive"
-
-    def __init__(self, ask: Callable[[Sequence[str]], str | None]):
-        self.ask = ask
-
-    def choose(self, machine: Machine, actions: Sequence[str]) -> str | None:
-        return self.ask(actions)
 
 
 NAMES = ("round-robin", "random", "replay")

@@ -28,7 +28,6 @@ class Reach:
     outcomes: dict[Hashable, list[str]] = field(default_factory=dict)
     verdicts: Counter = field(default_factory=Counter)
     states: int = 0
-    rebuilds: int = 0
     first_bad: tuple[Verdict, list[str]] | None = None
     exhausted: bool = False
     seconds: float = 0.0
@@ -54,7 +53,6 @@ def reach_all(build: Build, outcome: Callable[[Machine, Any], Hashable], *,
     while pending:
         schedule = pending.pop()
         m, ctx = _replay(build, schedule)
-        found.rebuilds += 1
         while True:
             key = (m.key(), extra_key(ctx) if extra_key else None)
             if key in seen:

@@ -42,14 +42,6 @@ IPI_POSTED = 0x1  # the posted-interrupt notification vector: no VM exit
 IPI_POKE = 0x2  # vmm_ipinum (poke_cpu): forces a VM exit
 
 
-def pir_highest(words: list[int]) -> int | None:
-    """The highest vector set in the four PIR words, or None."""
-    for i in range(PIR_WORDS - 1, -1, -1):
-        if words[i]:
-            return i * 64 + words[i].bit_length() - 1
-    return None
-
-
 class PostedInterrupts:
     """One vCPU's ``struct pir_desc`` and the vmx_* code around it, before OS-6829."""
 

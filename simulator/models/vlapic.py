@@ -97,7 +97,6 @@ class Vlapic:
         self.tpr = check_tpr(tpr)
         self.ppr = compute_ppr(self.tpr, self.isr)
         self.lvt_timer = APIC_LVT_M  # masked until the guest programs it
-        self.esr = 0
 
     # ---- the guest's side ------------------------------------------------
     def set_tpr(self, tpr: int) -> None:
@@ -161,9 +160,6 @@ class Vlapic:
 
     def highest_irr(self) -> int | None:
         return highest(self.irr)
-
-    def highest_isr(self) -> int | None:
-        return highest(self.isr)
 
     def highest_deliverable(self) -> int | None:
         """The vector the APIC would deliver now: the highest in IRR, if its class
