@@ -160,7 +160,7 @@ class Machine:
         if kind == O.CV_REACQUIRE:
             return self.mutex(op[3]).owner is None
         if kind == O.HALT:
-            return self.memory.cells[op[2]] != 0
+            return self.memory.cells[op[2]] != op[3]
         if kind == O.RW_ENTER:
             return op[3] == O.WRITER or self.rwlock(op[2]).reader_may_enter()
         if kind == O.RW_WRITER_WAIT:
