@@ -161,9 +161,11 @@ class BlockifCtxt:
             cells.update(bse.cells())
         return cells
 
-    def sig_elem(self, ptr: int) -> SigElem:
-        """The ``blockif_sig_elem`` in the frame of the canceller whose stack is at ``ptr``."""
-        return self.sig_elems.setdefault(ptr, SigElem(ptr))
+    def sig_elem(self, ptr: int, name: str = "bse") -> SigElem:
+        """The ``blockif_sig_elem`` in the frame of the canceller whose stack is at
+        ``ptr`` (set-up: its cells are the context's). ``name`` tells apart the
+        elems of several cancellers."""
+        return self.sig_elems.setdefault(ptr, SigElem(ptr, name))
 
     # ---- set-up ---------------------------------------------------------------
     def blockif_init(self, process, mevent) -> None:
