@@ -40,8 +40,8 @@ class WaitEdge:
 
 
 def held_by(m: Machine, thread: str) -> tuple[str, ...]:
-    """The mutexes ``thread`` owns, in the order they were created (first taken)."""
-    return tuple(name for name, mx in m.mutexes.items() if mx.owner == thread)
+    """The mutexes ``thread`` owns, by name (the order they were taken is not kept)."""
+    return tuple(sorted(name for name, mx in m.mutexes.items() if mx.owner == thread))
 
 
 def edges(m: Machine, signallers: dict[str, str | None] | None = None,

@@ -339,6 +339,7 @@ class IllumosBlockif(BlockifCtxt):
     host = ILLUMOS
 
     def blockif_init(self, process, mevent) -> None:
+        """Who hears of SIGCONT: a real handler, on the thread it is sent to."""
         self.process = process
         process.sigset(SIGCONT, self.blockif_sigcont_handler)
 
