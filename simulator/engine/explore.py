@@ -253,15 +253,23 @@ class _Runner:
 
     @staticmethod
     def _feed(m: Machine, t, target: int) -> None:
-        """Bring ``t``'s fresh generator to ``target`` by sending it its results again."""
-        results, memo, h = [], t.memo, target
+        """Bring ``t``'s fresh generator to ``target`` by sending it its results again,
+        checking that it asks for the ops the memo recorded."""
+        path, memo, h = [], t.memo, target
         while h != 0:  # the hist of a thread that has received nothing
             entry = memo[h]
-            results.append(entry[3])
+            path.append(entry)
             h = entry[2]
-        for result in reversed(results):
-            m._resume(t, result)
-
+        if not path:
+            return
+        send = t.gen.send
+        for entry in reversed(path[1:]):
+            if send(entry[3]) != entry[0]:
+                raise NondeterministicThread(
+                    f"thread {t.name} asked for another op after the same results: its code "
+                    "reads state another thread writes")
+        t.hist = t.gen_hist = path[0][2]
+        m._resume(t, path[0][3])  # the last one the ordinary way: done, crashed or asking
     def restore(self, snap: snapshot.Snapshot) -> Machine:
         snapshot.restore(self.m, snap)
         return self.m
@@ -302,7 +310,8 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
     """
     run.stats = stats
     key_of, save, single = snapshot.key, snapshot.save, run.single
-    visited: dict[tuple, tuple[int, frozenset]] = {}
+    visited: dict[tuple, list] = {}
+    visit, fresh = visited.setdefault, [0, _NONE]
     pending: list[tuple] = [(run.root, [], 0, "", _NONE)]
     while pending:
         snap, sched_ref, depth, alt, sleep = pending.pop()
@@ -317,14 +326,15 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             run.tidy()
         while True:
             k = key_of(m)
-            seen = visited.get(k)
-            if seen is not None and seen[0] <= m.preemptions:
+            seen = visit(k, fresh)  # [preemptions, sleep set] when last explored
+            if seen is fresh:
+                stats.states += 1  # distinct states; a revisit with a smaller sleep set
+                fresh = [0, _NONE]  # is explored again but not counted
+            elif seen[0] <= m.preemptions:
                 if seen[1] <= sleep:
                     break
                 sleep = sleep & seen[1]
-            if seen is None:
-                stats.states += 1  # distinct states; a revisit with a smaller sleep set
-            visited[k] = (m.preemptions, sleep)  # is explored again but not counted
+            seen[0], seen[1] = m.preemptions, sleep
             enabled = m.enabled()
             if not enabled:
                 verdict = run.verdict(m, k)

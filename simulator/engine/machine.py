@@ -166,9 +166,11 @@ class Machine:
         if self.failure is not None or self.steps >= self.step_budget:
             return []
         acts = [t.name for t in self.threads if t.op is not None and t.wait is None
-                and self._ready(t, t.op)]
-        for c in self.memory.buffered_cpus():
-            acts.append(self._drain_names[c])
+                and (t.op[0] not in _MAY_BLOCK or self._ready(t, t.op))]
+        mem = self.memory
+        if mem.buffered:
+            names = self._drain_names
+            acts.extend([names[c] for c, buf in enumerate(mem.buffers) if buf])
         for name in self.timers:
             acts.append("fire:" + name)
         return acts
