@@ -36,9 +36,10 @@ the machine keeps (``Thread.hist``, already part of the state). So:
    After a restore a thread whose generator stands at another point is
    *detached* and steps by the memo alone; one whose generator stands exactly
    there (same hist) is still live. No generator runs for a detached thread.
-3. On a memo miss the machine is *rebuilt*: a fresh one from the factory, the
-   path replayed from the start (recording memo entries), and the search goes
-   on with it live. ``Stats.rebuilds`` counts these.
+3. On a memo miss the threads are *revived*: a fresh machine from the
+   factory, each generator fed again the results its thread received (read
+   back along the memo's chain, no machine steps), the data copied over, and
+   the search goes on with it live. ``Stats.rebuilds`` counts these.
 4. A scenario's property reads Python model objects, which only live threads
    keep up to date. At an end state where some thread is detached, the
    verdict comes from a rebuilt machine, and is remembered by state key for
@@ -55,9 +56,18 @@ preemption bound (Coons, Musuvathi and McKinley, "Bounded partial-order
 reduction", OOPSLA 2013), so the search is plain there.
 
 Random and PCT runs restore the initial state instead of building a machine
-for each run, and step by the memo the same way. With ``workers=2`` they are
-split between two processes when the factory can be sent to one (see
-``engine.parallel``).
+for each run, and step by the memo the same way.
+
+Cheaper per state: the state key (``engine.snapshot.key``) is built once and
+is also the core of the snapshot; a visited state costs one hash; footprints
+are cached by what they depend on; with one thread per CPU the preemption
+checks are skipped (nothing can be preempted); and Python's cyclic garbage
+collector is kept off the state cache while a search runs (``_quiet_gc``).
+
+Not done: spreading a search over both cores. On this machine class (two
+cores shared with other work) a second process would at best halve the wall
+time of long DFS proofs; a student's class defined in a notebook cannot be
+sent to another process, so a single-process search must remain anyway.
 """
 from __future__ import annotations
 
@@ -88,7 +98,7 @@ class Stats:
     steps: int = 0  # machine steps taken, replays of rebuilt machines included
     pruned_by_bound: int = 0  # branches not taken because of the preemption bound
     hit_state_limit: bool = False
-    rebuilds: int = 0  # machines rebuilt by the factory and replayed (memo misses, verdicts)
+    rebuilds: int = 0  # machines rebuilt by the factory and revived (memo misses, verdicts)
     memo: int = 0  # thread transitions in the memo at the end
 
 
@@ -184,7 +194,7 @@ def _one_thread_per_cpu(m: Machine) -> bool:
 
 class _Runner:
     """The machine a search steps, its threads' memos, and the way back to a live
-    machine (rebuild and replay) when the memo does not know what a thread does."""
+    machine (``revive``) when the memo does not know what a thread does."""
 
     def __init__(self, factory: Factory):
         self.factory = factory
