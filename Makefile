@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: lab test setup bench clean
 
-$(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.S native/*.py)
+$(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py native/guests/*)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
