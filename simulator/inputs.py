@@ -36,6 +36,8 @@ def read_text(path: str | Path, what: str, limit: int) -> str:
         fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise UsageError(f"cannot read {what} {name}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in the name
+        raise UsageError(f"cannot read {what} {name!r}: not a valid file name") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)

@@ -114,3 +114,5 @@ def write_text(path: str | Path, text: str, what: str) -> None:
             f.write(text)
     except OSError as exc:
         raise UsageError(f"cannot write {what} {name}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in the name
+        raise UsageError(f"cannot write {what} {name!r}: not a valid file name") from None
