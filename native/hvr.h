@@ -115,7 +115,12 @@ const char *hvr_error__last(void);
 /* /dev/kvm */
 int hvr_kvm__check(void);
 
-/* VM: in-kernel irqchip, one memory slot at guest-physical 0 */
+/* VM: in-kernel irqchip, one memory slot at guest-physical 0 (MADV_DONTFORK).
+ * hvr_vm__stop stops every vCPU for good without waiting (calls waiting on
+ * them return promptly, -ESHUTDOWN if a vCPU sits in its port callback);
+ * hvr_vm__destroy stops them and frees the VM - except what a vCPU thread still
+ * inside a port callback may touch: that thread frees it when the callback
+ * returns. Call destroy once, with no other call on the VM in flight. */
 int hvr_vm__create(struct hvr_vm **out, uint64_t mem_bytes);
 void hvr_vm__destroy(struct hvr_vm *vm);
 int hvr_vm__stop(struct hvr_vm *vm);
@@ -125,7 +130,11 @@ int hvr_vm__read(struct hvr_vm *vm, uint64_t gpa, void *buf, uint64_t len);
 int hvr_vm__load_guest(struct hvr_vm *vm, const char *name);
 int hvr_vm__signal_msi(struct hvr_vm *vm, uint32_t apic_id, uint32_t vector);
 
-/* vCPU: its own thread running the KVM_RUN loop */
+/* vCPU: its own thread running the KVM_RUN loop. A failed create keeps its
+ * KVM vCPU id for the next create. Routing and the callback change only while
+ * the vCPU is parked. hvr_vcpu__log fails with -EOVERFLOW once the guest has
+ * logged more than HVR_LOG_MAX values; hvr_vcpu__exit_info keeps the exit an
+ * error stopped on; hvr_vcpu__threads counts vCPU threads still alive. */
 int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags);
 int hvr_vcpu__route(struct hvr_vcpu *vcpu, uint32_t port, uint32_t route);
 int hvr_vcpu__set_callback(struct hvr_vcpu *vcpu, hvr_io_fn fn, void *user);
