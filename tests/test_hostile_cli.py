@@ -7,10 +7,10 @@ import random
 import tempfile
 
 import pytest
+from hostile import assert_refused, cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile import assert_refused, cli
 from simulator import litmus
 from simulator.cli import cmd_real, exits
 from simulator.litmus.condition import MAX_NESTING, MAX_TERMS

@@ -10,10 +10,10 @@ import tempfile
 from functools import cache
 
 import pytest
+from hostile import assert_refused, cli
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from hostile import assert_refused, cli
 from simulator import runs, scenarios
 from simulator.engine.clock import drive_untimed
 from simulator.engine.strategies import Replay, RoundRobin
