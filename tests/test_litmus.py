@@ -109,7 +109,7 @@ exists (0:EAX=5 /\\ 0:ECX=7 /\\ x=1)
     (("P0          | P1", "P1 | P0"), 4, "thread header"),
     (("MOV [x],$1  | MOV [y],$1  ;", "MOV [x],$1 | MOV [y],$1 | MFENCE ;"), 5, "3 columns"),
     (("MOV EAX,[y]", "MOVE EAX,[y]"), 6, "cannot read instruction"),
-    (("1:EAX=0)", "1:EAX=)"), 7, "expected an integer"),
+    (("1:EAX=0)", "1:EAX=)"), 7, "expected a 64-bit integer"),
     (("0:EAX=0 /\\", "2:EAX=0 /\\"), 7, "no thread P2"),
     (("0:EAX=0 /\\", "z=0 /\\"), 7, "never uses"),
     (("exists (0:EAX=0 /\\ 1:EAX=0)", ""), 6, "missing the 'exists'"),

@@ -5,6 +5,7 @@ import textwrap
 
 from simulator import litmus
 from simulator.cli.common import print_json
+from simulator.errors import UsageError
 
 NAME = "litmus"
 HELP = "run litmus tests: every reachable outcome, checked against each Result: line"
@@ -22,6 +23,8 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
+    if args.test == "":
+        raise UsageError("name a litmus test or file (or give none for the whole catalogue)")
     if args.test:
         res = litmus.run(litmus.load(args.test), args.model, args.max_states)
         if args.json:

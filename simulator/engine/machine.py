@@ -22,7 +22,7 @@ from simulator.engine import ops as O
 from simulator.engine import outcome, pictures
 from simulator.engine.memory import ModelError, make_memory
 from simulator.engine.sync import CondVar, Mutex, RwLock
-from simulator.engine.verdict import Verdict
+from simulator.engine.verdict import STUCK, Verdict
 from simulator.errors import UsageError
 
 Program = Generator[tuple, Any, None]
@@ -110,6 +110,7 @@ class Machine:
         self.steps = 0
         self.now = 0  # ns; set by engine.clock in timed mode
         self.failure: str | None = None
+        self.crash: str | None = None  # model code raised (a failure of the model itself)
         self.check_property = check_property
         self.nudge_fn = nudge
         self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
@@ -236,8 +237,12 @@ class Machine:
     def _traced_step(self, action: str) -> dict:
         before = pictures.picture(self)
         t = self.by_name.get(action)
-        rec = self._step_thread(t, action) if t is not None else self._step_other(action)
-        self.steps += 1
+        self.steps += 1  # counted first, as untraced: a nudge names its thread after it
+        try:
+            rec = self._step_thread(t, action) if t is not None else self._step_other(action)
+        except ScheduleError:
+            self.steps -= 1  # refused: nothing happened
+            raise
         rec["i"] = len(self.records)
         rec["t_ns"] = self.now
         rec["action"] = action
@@ -296,7 +301,16 @@ class Machine:
     def _step_nudge(self) -> dict | None:
         if self.nudge_fn is None:
             raise ScheduleError("this scenario has no nudge")
-        self.failure = None
+        # The nudge knocks a stuck run loose; on any other run it is an action the
+        # scenario cannot take (its model assumes a stuck system, e.g. a free ring slot).
+        self.steps -= 1  # the nudge is already counted: judge the run as it stood
+        try:
+            now = self.verdict()
+        finally:
+            self.steps += 1
+        if now is None or now.kind != STUCK:
+            state = "still running" if now is None else f"over ({now.kind})"
+            raise ScheduleError(f"the nudge applies only to a stuck run; this run is {state}")
         self.nudge_fn(self)
         if not self.tracing:
             return None
@@ -329,7 +343,7 @@ class Machine:
             raise
         except Exception as exc:  # model or student code crashed: a failed run, not a crash
             t.op = None
-            failure = f"{t.name} raised {type(exc).__name__}: {exc}"
+            failure = self.crash = f"{t.name} raised {type(exc).__name__}: {exc}"
         else:
             if type(t.op) is not tuple or t.op[0] not in _HANDLED:
                 bad, t.op = t.op, None
