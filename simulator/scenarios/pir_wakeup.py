@@ -228,6 +228,7 @@ class PirWakeup(Scenario):
     nudge_text = ("bhyvectl --inject-nmi: an NMI is pending and the vCPU is notified; it "
                   "wakes, re-enters the guest, and the posted vectors are injected")
     costs = {"setspl": 50, "av_dispatch_nmivect": 2_000}
+    fatal_funcs = ("vmx_set_intr_ready",)  # the post that asked for no notification
     labels = {
         "setspl": "the guest raises (or drops) its priority level: TPR, hence PPR",
         "lapic_set_intr": "an interrupt is posted to the vCPU",
