@@ -13,11 +13,11 @@ All three work headless; ``.widget()`` gives the ipywidgets UI in a notebook.
 """
 from simulator.viz import figures
 from simulator.viz.excerpts import beside
-from simulator.viz.game import SchedulerGame, counterexample
+from simulator.viz.game import SchedulerGame, counterexample, trace_of
 from simulator.viz.levels import level, levels
 from simulator.viz.stepper import Stepper
 from simulator.viz.timeline import fatal_step, timeline, windows
 from simulator.viz.values import show, step_line
 
 __all__ = ["SchedulerGame", "Stepper", "beside", "counterexample", "fatal_step", "figures",
-           "level", "levels", "show", "step_line", "timeline", "windows"]
+           "level", "levels", "show", "step_line", "timeline", "trace_of", "windows"]

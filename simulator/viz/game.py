@@ -21,6 +21,7 @@ import html
 
 from simulator import runs, scenarios
 from simulator.engine.explore import explore
+from simulator.engine.memory import TsoMemory
 from simulator.engine.trace import Trace
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
@@ -32,6 +33,21 @@ from simulator.viz.timeline import timeline
 from simulator.viz.values import step_line
 
 PLAYING, WON, LOST = "playing", "won", "lost"
+
+
+def trace_of(factory, schedule: list[str], scenario: str, variant: str = "buggy",
+             params: dict | None = None) -> Trace:
+    """Replay ``schedule`` on ``factory()`` (a machine a notebook built itself)
+    with tracing on, and return the run as a trace the pictures can draw."""
+    m = factory()
+    m.tracing = True
+    for action in schedule:
+        m.step(action)
+    v = m.verdict() or Verdict("limit", "the run had not ended (no verdict yet)")
+    return Trace(scenario=scenario, variant=variant, params=dict(params or {}),
+                 memory_model="tso" if isinstance(m.memory, TsoMemory) else "sc",
+                 mode="untimed", strategy="replay", seed=None, schedule=list(schedule),
+                 verdict=v, steps=m.records)
 
 
 def toy_counterexample(sc: Scenario, variant="buggy", params: dict | None = None, *,
@@ -46,13 +62,9 @@ def toy_counterexample(sc: Scenario, variant="buggy", params: dict | None = None
     found = explore(factory).found
     if found is None:
         return None
-    m = factory(tracing=True)
-    for action in found.schedule:
-        m.step(action)
-    return Trace(scenario=sc.name, variant=sc.variant_name(variant), params=resolved,
-                 memory_model=memory_model or sc.memory_model, mode="untimed",
-                 strategy="explore-dfs", seed=0, schedule=list(found.schedule),
-                 verdict=m.verdict(), steps=m.records)
+    trace = trace_of(factory, found.schedule, sc.name, sc.variant_name(variant), resolved)
+    trace.strategy, trace.seed = "explore-dfs", 0
+    return trace
 
 
 def counterexample(scenario: str | Scenario, variant="buggy", params: dict | None = None, *,

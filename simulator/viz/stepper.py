@@ -39,16 +39,22 @@ BUTTONS = (  # (ipywidgets icon, tooltip): icons render with every font, glyphs 
     ("step-forward", "one step forward"), ("fast-forward", "the end of the run"))
 
 
-def replay_snapshots(trace: Trace, variant=None) -> tuple[list[dict], list[dict]]:
+def replay_snapshots(trace: Trace, variant=None, factory=None) -> tuple[list[dict], list[dict]]:
     """Replay ``trace.schedule`` on a fresh tracing machine; return the snapshot
     before the first step and after every step, and the step records.
 
     ``variant`` overrides the trace's (needed when the trace came from a variant
-    class rather than a registered variant name).
+    class rather than a registered variant name); ``factory`` builds the machine
+    instead of the registry (a machine a notebook built itself).
     """
-    sc = scenarios.get(trace.scenario)
-    m = sc.machine(variant if variant is not None else trace.variant, trace.params,
-                   memory_model=trace.memory_model, tracing=True, timed=trace.mode == "timed")
+    if factory is not None:
+        m = factory()
+        m.tracing = True
+    else:
+        sc = scenarios.get(trace.scenario)
+        m = sc.machine(variant if variant is not None else trace.variant, trace.params,
+                       memory_model=trace.memory_model, tracing=True,
+                       timed=trace.mode == "timed")
     snaps = [m.snapshot()]
     for k, action in enumerate(trace.schedule):
         try:
@@ -63,9 +69,9 @@ class Stepper:
     """Forward, back and jump through a trace; headless unless ``widget()`` is asked for."""
 
     def __init__(self, trace: Trace, *, variant=None, cells: list[str] | None = None,
-                 width: int = WINDOW, fatal: int | None = None):
+                 width: int = WINDOW, fatal: int | None = None, factory=None):
         self.trace = trace
-        self.snapshots, records = replay_snapshots(trace, variant)
+        self.snapshots, records = replay_snapshots(trace, variant, factory)
         if len(trace.steps) != len(trace.schedule):
             trace = dataclasses.replace(trace, steps=records)
             self.trace = trace

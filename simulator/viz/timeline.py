@@ -124,8 +124,8 @@ def _header(trace: Trace, start: int, end: int, fatal: int | None, why: str,
         report, shown = "", {}
     params = " ".join(f"{k}={shown[k](v) if k in shown else v}" for k, v in trace.params.items())
     first = (f"{trace.scenario}" + (f" ({report})" if report else "") +
-             f" · variant {trace.variant} · {params} · memory {trace.memory_model} · "
-             f"{trace.mode}")
+             f" · variant {trace.variant}" + (f" · {params}" if params else "") +
+             f" · memory {trace.memory_model} · {trace.mode}")
     n = len(trace.steps)
     if (start, end) != (0, n):
         first += f" · steps {start}–{end - 1} of {n}"
