@@ -62,8 +62,9 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
     """The step to mark as fatal, and why — a heuristic, stated plainly.
 
     - ``ok``: none.
-    - ``violation`` / ``limit``: the last step (the failed check, or where the
-      budget ran out).
+    - ``limit``: the last step (where the budget ran out); ``violation``: the
+      last step when it is a failed check or nothing read a stale value, else
+      (a property found broken at the end) the last stale read, as below.
     - ``stuck`` / ``deadlock``: the last step in one of the scenario's
       ``fatal_funcs`` if it declares any (pir-wakeup: the post that asked for
       no notification); else the last *stale read* — a load that returned an
@@ -79,7 +80,9 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
     if not trace.verdict.bad or not steps:
         return None, ""
     last = steps[-1]
-    if trace.verdict.kind in ("violation", "limit"):
+    _, stale = buffer_history(trace)
+    if trace.verdict.kind == "limit" or (trace.verdict.kind == "violation" and (
+            last.get("op") == "check" or not stale)):
         return last["i"], f"{trace.verdict.kind} after {last['thread']} in {last['func']}"
     try:
         decisive = scenarios.get(trace.scenario).fatal_funcs
@@ -89,7 +92,6 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
         if s["func"] in decisive:
             return s["i"], (f"{s['thread']} in {s['func']}: {s['op']} "
                             f"{op_args(s['op'], s['detail'])} = {result_of(s)}")
-    _, stale = buffer_history(trace)
     if stale:
         r = stale[-1]
         return r.step, (f"{r.thread} in {r.func} read {r.addr} = {r.got} while cpu{r.cpu}'s "
