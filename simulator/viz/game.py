@@ -220,9 +220,15 @@ class SchedulerGame:
                      strategy="interactive", seed=None, schedule=list(self.schedule),
                      verdict=v, steps=list(self.records))
 
+    def cells(self) -> list[str]:
+        """The cells the state table shows: all of a small machine's (a level's),
+        else the scenario's watched ones."""
+        memory = self.machine.memory.cells
+        return list(memory) if len(memory) <= 8 else watched_cells(self.trace())
+
     def text(self) -> str:
         """The current state as plain text."""
-        return state_text(self.machine.snapshot(), self.initial, watched_cells(self.trace()))
+        return state_text(self.machine.snapshot(), self.initial, self.cells())
 
     def figure(self):
         """The swimlanes of the game so far (the fatal step marked once it is won)."""
@@ -279,4 +285,4 @@ class SchedulerGame:
         log = "\n".join(self.lines()[-18:])
         ui["log"].value = f"<pre style='font-size:11px;margin:0'>{html.escape(log)}</pre>"
         ui["state"].value = state_html(self.machine.snapshot(), self.initial,
-                                       watched_cells(self.trace()))
+                                       self.cells())

@@ -227,18 +227,21 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
     e = html.escape
     initial = initial if initial is not None else snap["memory"]
     cpus = list(snap["store_buffers"])
-    head = "".join(f"<th>{e(c)} sees</th>" for c in cpus)
+    cell = "style='padding:1px 10px;text-align:right;border-bottom:1px solid #eee'"
+    head = "".join(f"<th {cell}>{e(c)} sees</th>" for c in cpus)
     body = []
     for addr in shown_cells(snap, initial, cells or []):
         mem = snap["memory"][addr]
         tds = []
         for c in cpus:
             v = visible(snap, c, addr)
-            style = ' style="color:#c00;font-weight:bold"' if v != mem else ""
-            tds.append(f"<td{style}>{e(show(addr, v))}</td>")
-        body.append(f"<tr><td><code>{e(addr)}</code></td><td>{e(show(addr, mem))}</td>"
-                    f"{''.join(tds)}</tr>")
-    parts = [f"<table><tr><th>cell</th><th>memory</th>{head}</tr>{''.join(body)}</table>"]
+            style = ";color:#c00;font-weight:bold" if v != mem else ""
+            tds.append(f"<td {cell[:-1]}{style}'>{e(show(addr, v))}</td>")
+        body.append(f"<tr><td {cell[:-1]};text-align:left'><code>{e(addr)}</code></td>"
+                    f"<td {cell}>{e(show(addr, mem))}</td>{''.join(tds)}</tr>")
+    parts = [f"<table style='border-collapse:collapse;margin:4px 0'><tr>"
+             f"<th {cell[:-1]};text-align:left'>cell</th><th {cell}>memory</th>{head}</tr>"
+             f"{''.join(body)}</table>"]
     items = []
     for cpu, buf in snap["store_buffers"].items():
         entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"

@@ -77,7 +77,7 @@ class Stepper:
             self.trace = trace
         self.cells = watched_cells(trace, cells)
         self.initial = initial_memory(trace)
-        self.width = width
+        self.width = max(1, min(width, len(trace.steps)))  # a short trace: no empty space
         self.fatal = fatal if fatal is not None else fatal_step(trace)[0]
         self.index = 0
         self._pictures: dict[int, tuple[str, dict]] = {}
