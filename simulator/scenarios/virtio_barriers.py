@@ -42,7 +42,8 @@ class VirtioBarriers(Scenario):
     actors = ("vcpu0", "blkio")
     variants = {
         "buggy": "vq_endchains loads avail.flags/used_event right after the used.idx store",
-        "fixed": "a full barrier (mfence) between the used.idx store and those loads",
+        "fixed": "e393062: a full barrier (mfence) between the used.idx store and those loads, "
+                 "and wmb() before the used.idx store",
     }
     params = (
         Param("requests", 2, "writes in flight at once (one journal commit)", low=1, high=4),
