@@ -201,7 +201,7 @@ class PirWakeup(Scenario):
                    "before leaving vmx_run",
         "ce6a764": "OS-7354: classes in a per-vCPU 'pending_prio', trimmed while the vCPU "
                    "sleeps; 'pending' is ON alone again",
-        "fixed": "the complete OS-6829 fix: the same as 21e2c66",
+        "fixed": "the complete fix, where the three commits ended: the same as ce6a764",
         "pending-prio": "the same as ce6a764 (the form FreeBSD and illumos-gate kept)",
         "os-6829": "the same as c713610",
         "os-6930": "the same as 21e2c66",
