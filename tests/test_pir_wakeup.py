@@ -179,12 +179,12 @@ def test_the_explorer_verifies_each_commit_in_the_reports_configuration(variant)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant, bound, states", [("fixed", 8, 467_916),
-                                                    ("pending-prio", 7, 190_959)])
+@pytest.mark.parametrize("variant, bound, states", [("21e2c66", 8, 467_916),
+                                                    ("ce6a764", 7, 190_959)])
 def test_both_fixes_are_verified_with_the_timer_on_vcpu0s_own_cpu(variant, bound, states):
     """The report's placement: the timer's cyclic shares host CPU 0 with vCPU0, so
     interleavings need preemptions; the explorer raises the bound until the space
-    is exhausted (bound 8 for the OS-6829 fix) and finds no hang."""
+    is exhausted (bound 8 for 21e2c66, 7 for ce6a764, alias fixed) and finds no hang."""
     result = search(SCENARIO, variant, {"timer_cpu": 0})
     assert result.found is None and result.exhausted, result.summary()
     assert (result.bound, result.states) == (bound, states)
