@@ -2,8 +2,9 @@
 
 The answer is turned into data (a class into its source text), handed to a
 fresh ``python -I -m simulator.grading.sandbox`` process, and its verdict comes
-back as a plain ``CheckResult``. The cell's output also carries the answer as
-it was sent (a display item of type ``ANSWER_MIME``), for the autograder.
+back as a plain ``CheckResult``. Under ``nbgrader autograde`` the cell's output
+also carries the answer as it was sent (a display item of type
+``ANSWER_MIME``), for the autograder.
 
 Under ``nbgrader autograde`` with this course's configuration (which sets
 ``RECHECK_ENV``), the kernel only records the answer: the autograder then
@@ -69,13 +70,16 @@ def student_id(cwd: str | None = None) -> str:
 
 
 def _record(item: dict) -> None:
+    """Under autograde, leave the answer in the cell's output for ``Recheck``."""
+    if os.environ.get("NBGRADER_EXECUTION") != "autograde":
+        return
     try:
         from IPython import get_ipython
         from IPython.display import display
     except ImportError:
         return
     if get_ipython() is not None:
-        display({ANSWER_MIME: item}, raw=True)
+        display({"text/plain": "", ANSWER_MIME: item}, raw=True)
 
 
 def cpu_budget(check_ids: list[str], instructor: str | None) -> float:

@@ -36,7 +36,8 @@ def grade_item(item: object, context: dict, instructor: str | None, session) -> 
     except RecursionError:
         return failed("the answer's code recursed too deeply")
     except Exception as exc:  # the answer's code raised (outside a simulated thread)
-        return failed(f"the answer's code raised {type(exc).__name__}: {exc}")
+        text = f": {exc}" if str(exc) else ""
+        return failed(f"the answer's code raised {type(exc).__name__}{text}")
     except BaseException as exc:  # SystemExit, KeyboardInterrupt, GeneratorExit from an answer
         return failed(f"the answer's code raised {type(exc).__name__}")
 

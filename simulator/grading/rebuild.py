@@ -40,8 +40,9 @@ SAFE_BUILTINS = (
     "frozenset", "hex", "int", "isinstance", "len", "list", "map", "max", "min", "next", "oct",
     "ord", "pow", "print", "range", "repr", "reversed", "round", "set", "sorted", "str", "sum",
     "super", "tuple", "zip", "property", "staticmethod", "classmethod", "object",
-    "ArithmeticError", "AssertionError", "Exception", "IndexError", "KeyError", "LookupError",
-    "NotImplementedError", "RuntimeError", "StopIteration", "TypeError", "ValueError",
+    "ArithmeticError", "AssertionError", "BaseException", "Exception", "GeneratorExit",
+    "IndexError", "KeyError", "KeyboardInterrupt", "LookupError", "NotImplementedError",
+    "OverflowError", "RuntimeError", "StopIteration", "SystemExit", "TypeError", "ValueError",
     "ZeroDivisionError",
 )
 REFUSED_BUILTINS = frozenset({

@@ -35,7 +35,7 @@ MAX_REQUEST = 4 * 1024 * 1024
 MAX_OUTPUT = 4_000  # characters of the answer's own printing kept in a result
 DEFAULT_CPU_S = 600
 DEFAULT_MEMORY_MB = 4096
-GRACE_S = 5  # between the CPU limit's signal and its kill
+GRACE_S = 2  # between the CPU limit's signal and its kill
 
 
 class Printer:

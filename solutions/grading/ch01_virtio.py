@@ -2,7 +2,7 @@
 
 They ask more than the visible checks, and hold the answer keys: the
 prediction is compared with the model's run of the student's own seeded
-question; the schedule must show the report's symptom; the set of sound
+question; the schedule must take the path asked for; the set of sound
 fence placements is compared with the one the explorer proves (a test keeps
 ``SOUND`` equal to it); and a fix must also hold with EVENT_IDX and must not
 buy its safety by interrupting a guest that asked for quiet.
@@ -28,15 +28,16 @@ def check_prediction_key(answer: object, ctx: Context) -> CheckResult:
     return compare(answer, visible.solve(q))
 
 
-def check_schedule_matches_report(schedule: object, ctx: Context) -> CheckResult:
-    """Part B: OS-7613's symptom: one interrupt for two completions, request 1 stuck."""
-    m = final_machine(schedule, visible.SCENARIO, visible.FlagsModeFenceDevice,
-                      visible.EVENT_IDX)
+def check_schedule_path(schedule: object, ctx: Context) -> CheckResult:
+    """Part B: the path asked for: requests 0 and 1 each raised their own interrupt,
+    and request 2 alone is left in flight."""
+    m = final_machine(schedule, visible.SCENARIO, visible.FlagsModeFenceDevice, visible.PART_B)
     sent, stuck = m.model["device"].interrupts, sorted(m.model["driver"].in_flight)
-    if sent != 1 or stuck != [1]:
-        return failed(f"{sent} interrupt(s) sent and request(s) {stuck} in flight; the "
-                      "report saw 1 interrupt and request 1 stuck")
-    return passed("one interrupt for two completions, request 1 stuck")
+    if sent != 2 or stuck != [2]:
+        return failed(f"{sent} interrupt(s) sent and request(s) {stuck} in flight; the path "
+                      "asked for has 2 interrupts, one each for requests 0 and 1, and "
+                      "request 2 stuck")
+    return passed("requests 0 and 1 interrupted, request 2 lost")
 
 
 def check_placements_key(answer: object, ctx: Context) -> CheckResult:
@@ -101,7 +102,7 @@ def _interrupts(device: type, event_idx: bool, flags: int, event: int) -> bool:
 
 CHECKS = {
     "predict-key": Check(check_prediction_key, cost_s=0.1),
-    "schedule-report": Check(check_schedule_matches_report, cost_s=0.2),
+    "schedule-path": Check(check_schedule_path, cost_s=0.2),
     "placements-key": Check(check_placements_key, cost_s=0.1),
     "fix-event-idx": Check(check_fix_event_idx, visible.ANY_FIX, cost_s=3.0),
     "suppression": Check(check_suppression, visible.ANY_FIX, cost_s=0.1),

@@ -4,13 +4,12 @@ They ask more than the visible checks, and hold the answer keys: the
 prediction is compared with the model's APIC for the student's own seeded
 question; the stranding schedule must take the asked path (asleep before the
 packet, woken by it, asleep again); and a fix must also hold with two network
-vectors and with the clock's class below the network's, and must not buy its
-safety by notifying on every post — the ON bit exists so that a burst of
-packets costs one notification, not one each.
+vectors, with the clock's class below the network's and at another TPR, and
+must not buy its safety by notifying on every post — the ON bit exists so
+that a burst of packets costs one notification, not one each.
 """
 from __future__ import annotations
 
-from simulator.engine import direct
 from simulator.grading.chapters import ch02_pir as visible
 from simulator.grading.exercise import Check, Context
 from simulator.grading.predictions import compare
@@ -44,6 +43,9 @@ def _with_params(name: str, params: dict, max_states: int):
 
 
 LOW_CLOCK = {"tpr": 0x00, "net_vector": 0xE0, "timer_vector": 0x30}
+# The report's PPR is 0x70; a rule tuned to it ("only classes above 0x70 matter")
+# strands a guest that waits at TPR 0x40 for its clock at 0x50.
+OTHER_TPR = {"tpr": 0x40, "net_vector": 0x30, "timer_vector": 0x50}
 
 # Posts one after the other, each alone, then a VM entry claims everything;
 # (vector, notification wanted), None: either answer will do. The later
@@ -61,11 +63,12 @@ def check_no_flood(posted: type, ctx: Context) -> CheckResult:
     done: list[str] = []
     for what in (*POSTS, "claim", *AFTER_CLAIM):
         if what == "claim":  # VM entry: vmx_inject_pir takes ON and the PIR
-            direct.call(pir.vmx_inject_pir(VlapicPage(Vlapic())), cells, max_ops=1_000)
+            visible.run_alone(pir.vmx_inject_pir(VlapicPage(Vlapic())), cells,
+                              "the claim on VM entry")
             done.append("a VM entry")
             continue
         vector, want = what
-        got = direct.call(pir.vmx_set_intr_ready(vector), cells, max_ops=1_000)
+        got = visible.run_alone(pir.vmx_set_intr_ready(vector), cells, f"posting {vector:#04x}")
         if want is not None and bool(got) != want:
             return _flood(vector, got, done)
         done.append(f"{vector:#04x}")
@@ -85,5 +88,7 @@ CHECKS = {
     "two-vectors": Check(_with_params("two network vectors", {"net_vectors": 2}, 30_000),
                          visible.ANY_FIX, cost_s=6.0),
     "low-clock": Check(_with_params("clock 0x30 below network 0xe0", LOW_CLOCK, 40_000),
+                       visible.ANY_FIX, cost_s=5.0),
+    "other-tpr": Check(_with_params("TPR 0x40, network 0x30, clock 0x50", OTHER_TPR, 40_000),
                        visible.ANY_FIX, cost_s=5.0),
 }

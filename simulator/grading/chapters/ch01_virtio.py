@@ -7,7 +7,8 @@
   looks at the form and at whether the four values agree with each other;
   the hidden check compares them with the model's run.
 - **Part B, find the schedule** that breaks a given wrong fix: a device whose
-  author fenced in flags mode only, run in EVENT_IDX mode.
+  author fenced in flags mode only, run in EVENT_IDX mode with three writes,
+  the first two each completed with its own interrupt and the third lost.
 - **Part C, place the barrier.** Five places a fence could go in the device's
   completion path (``PlacedFenceDevice``, labels A to E). For each, the
   student says "sound" or gives a schedule that loses the interrupt; the
@@ -192,12 +193,13 @@ class FlagsModeFenceDevice(VirtioDevice):
 
 
 EVENT_IDX = {"mode": "event_idx"}
+PART_B = {"mode": "event_idx", "requests": 3}
 
 
 def check_event_idx_schedule(schedule: object, ctx: Context) -> CheckResult:
-    """Part B (visible): the schedule loses the interrupt with ``FlagsModeFenceDevice``
-    in EVENT_IDX mode."""
-    return check_schedule(schedule, SCENARIO, FlagsModeFenceDevice, EVENT_IDX, ("stuck",))
+    """Part B (visible): the schedule loses an interrupt with ``FlagsModeFenceDevice``
+    in EVENT_IDX mode, three writes in flight."""
+    return check_schedule(schedule, SCENARIO, FlagsModeFenceDevice, PART_B, ("stuck",))
 
 
 # =================================================================== Part C
@@ -262,15 +264,18 @@ def check_placements(answer: object, ctx: Context) -> CheckResult:
         value = answer[label]
         if isinstance(value, str) and value.strip().lower() == "sound":
             continue
-        result = check_schedule(value, SCENARIO, placed(label), None, ("stuck",))
+        try:
+            result = check_schedule(value, SCENARIO, placed(label), None, ("stuck",))
+        except UsageError as exc:
+            return failed(f"{label}: {exc}")
         if not result:
             return failed(f"{label}: the schedule does not show a lost interrupt with the fence "
                           f"at {label}: {result.reason}", result.trace_json)
         shown.append(label)
     sound = [label for label in LABELS if label not in shown]
     return passed(f"your schedules lose the interrupt with the fence at "
-                  f"{', '.join(shown) or 'no place'}; the grader checks that "
-                  f"{', '.join(sound) or 'no place'} is really sound")
+                  f"{', '.join(shown) or 'no place'}; the grader checks the places you call "
+                  f"sound ({', '.join(sound) or 'none'})")
 
 
 # =================================================================== Part D

@@ -21,11 +21,12 @@ import random
 from dataclasses import dataclass
 
 from simulator.engine import direct
+from simulator.engine.memory import ModelError
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
 from simulator.grading.predictions import check_form, is_bool, is_int
-from simulator.grading.rebuild import ops_namespace
+from simulator.grading.rebuild import OP_KINDS, ops_namespace
 from simulator.grading.replay import check_schedule
 from simulator.grading.result import CheckResult, failed, passed
 from simulator.models.posted import PIR_MASK_PENDING, PIR_WORDS, PostedInterrupts
@@ -169,27 +170,57 @@ def check_fix(posted: type, ctx: Context) -> CheckResult:
     return PIR_FIX.check(posted)
 
 
+MOST_OPS = 1_000  # one post takes a handful of operations
+
+
+def run_alone(program, cells: dict, what: str):
+    """Run one code path straight through (``direct.call``), each yielded value
+    checked to be an op, at most ``MOST_OPS`` of them."""
+    def checked():
+        result = None
+        for _ in range(MOST_OPS):
+            try:
+                op = program.send(result)
+            except StopIteration as done:
+                return done.value
+            if not (type(op) is tuple and len(op) == 5 and op[0] in OP_KINDS):
+                raise UsageError(f"{what}: the code yielded {op!r:.60}, which is not an op")
+            result = yield op
+        raise UsageError(f"{what}: more than {MOST_OPS} ops for one post: does it loop?")
+
+    try:
+        return direct.call(checked(), cells, max_ops=MOST_OPS + 1)
+    except ModelError as exc:
+        raise UsageError(f"{what}: {exc}") from None
+
+
 def post_and_claim(posted: type, posts=POSTS):
     """Post ``posts`` one after the other, each alone, then claim them on VM entry;
-    yields ``(what, vector, notified, pending)`` after each step."""
+    yields ``(what, vector, notified, cells)`` after each step."""
     pir = posted()
     cells = pir.cells()
     for vector in posts:
-        notified = direct.call(pir.vmx_set_intr_ready(vector), cells, max_ops=1_000)
-        yield "post", vector, notified, cells[pir.pending]
-    page = VlapicPage(Vlapic())
-    direct.call(pir.vmx_inject_pir(page), cells, max_ops=1_000)
-    yield "claim", None, None, cells[pir.pending]
+        notified = run_alone(pir.vmx_set_intr_ready(vector), cells, f"posting {vector:#04x}")
+        yield "post", vector, notified, cells
+    run_alone(pir.vmx_inject_pir(VlapicPage(Vlapic())), cells, "the claim on VM entry")
+    yield "claim", None, None, cells
 
 
 def check_on_only(posted: type, ctx: Context) -> CheckResult:
-    """Part C (visible): ``pending`` never holds more than the ON bit."""
-    for what, vector, _notified, pending in post_and_claim(posted):
+    """Part C (visible): no cells beyond the buggy descriptor's, and ``pending``
+    never holds more than the ON bit."""
+    extra = sorted(set(posted().cells()) - set(PostedInterrupts().cells()))
+    if extra:
+        return failed(f"the descriptor has cells the buggy one has not ({', '.join(extra)}): "
+                      "Part C keeps no record of classes anywhere; the PIR already says which "
+                      "classes are posted")
+    for what, vector, _notified, cells in post_and_claim(posted):
+        pending = cells["pir.pending"]
         if pending & ~PIR_MASK_PENDING:
             step = f"posting {vector:#04x}" if what == "post" else "the claim on VM entry"
             return failed(f"after {step}, pending = {pending:#x}: Part C keeps nothing but "
                           "the ON bit there (the PIR already says which classes are posted)")
-    return passed("pending holds nothing but the ON bit")
+    return passed("pending holds nothing but the ON bit, and no other cell records classes")
 
 
 CHAPTER = Chapter(
