@@ -17,7 +17,7 @@ from grading_helpers import needs_instructor
 from nbclient import NotebookClient
 
 from simulator.grading import chapters
-from simulator.grading.generate import SOLUTIONS, plan, stale, student_version
+from simulator.grading.generate import SOLUTIONS, plan, stale
 from simulator.grading.instructor import hidden_module, instructor_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,26 +134,6 @@ def test_every_grade_cell_passes_on_the_solution(path):
 def test_every_grade_cell_fails_on_the_stub(path):
     nb = run_notebook(path)
     assert all(failed(c) for c in grade_cells(nb))
-
-
-@pytest.mark.notebooks
-@needs_instructor
-def test_nbgrader_generate_assignment_writes_the_same_student_notebooks(tmp_path):
-    from simulator.grading.course import make_course
-
-    made = make_course(tmp_path / "course")
-    for chapter in chapters.all_chapters():
-        assert chapter.name in made
-        solution = SOLUTIONS / f"{chapter.notebook}.ipynb"
-        theirs = tmp_path / "course" / "release" / chapter.name / solution.name
-        ours = nbformat.reads(student_version(solution), as_version=4)
-        assert cell_picture(nbformat.read(theirs, as_version=4)) == cell_picture(ours)
-        assert theirs.read_text(encoding="utf-8") == (ROOT / "exercises" / solution.name
-                                                      ).read_text(encoding="utf-8")
-
-
-def cell_picture(nb) -> list:
-    return [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]
 
 
 @needs_instructor

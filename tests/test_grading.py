@@ -71,6 +71,8 @@ def test_a_malformed_verdict_is_a_failed_check():
     (rule_body("s = '{0.x}'.format(self)\nyield"), ".format is off limits"),
     (rule_body("PostedInterrupts.take_pending = None\nyield"), "attributes of self only"),
     (rule_body("ops.load = None\nyield"), "attributes of self only"),
+    (rule_body("for PostedInterrupts.x in [1]:\n    pass\nyield"), "attributes of self only"),
+    (rule_body("y = [0 for prio.x in [1]]\nyield"), "attributes of self only"),
     (rule_body("x = getattr(self, 'pending')\nyield"), "getattr is not available"),
     (rule_body("eval('1')\nyield"), "eval is not available"),
     (rule_body("yield ops.fence('x')"), "ops.fence is not allowed here: no fences here"),

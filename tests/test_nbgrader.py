@@ -20,6 +20,7 @@ import pytest
 from grading_helpers import needs_instructor
 
 from simulator.grading.course import make_course, nbgrader
+from simulator.grading.generate import EXERCISES, SOLUTIONS, student_version
 
 pytestmark = [pytest.mark.notebooks, needs_instructor]
 CH1, CH2 = "ch01_virtio", "ch02_pir"
@@ -244,6 +245,14 @@ def test_the_feedback_says_why_a_check_failed(course):
         check_marks(course, {"importer": CLASS["importer"]})
     html = (course / "feedback" / "importer" / CH2 / f"{NOTEBOOK[CH2]}.html").read_text()
     assert "FixedPIR is imported from simulator.models.posted.PrioPostedInterrupts" in html
+
+
+def test_nbgrader_generate_assignment_writes_the_exercises_we_generate(course):
+    for assignment, name in NOTEBOOK.items():
+        released = course / "release" / assignment / f"{name}.ipynb"
+        ours = EXERCISES / f"{name}.ipynb"
+        assert released.read_text(encoding="utf-8") == ours.read_text(encoding="utf-8")
+        assert student_version(SOLUTIONS / f"{name}.ipynb") == ours.read_text(encoding="utf-8")
 
 
 def test_the_course_keeps_hidden_checks_out_of_what_students_get(course):

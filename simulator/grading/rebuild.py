@@ -79,7 +79,7 @@ def check_source(source: str, spec: ClassAnswer) -> ast.ClassDef:
     cls = classes[0]
     _check_class_head(cls, spec)
     for node in ast.walk(tree):
-        _check_node(node, cls, spec)
+        _check_node(node, spec)
     return cls
 
 
@@ -98,7 +98,7 @@ def _check_class_head(cls: ast.ClassDef, spec: ClassAnswer) -> None:
                           f"(a def in the class)")
 
 
-def _check_node(node: ast.AST, cls: ast.ClassDef, spec: ClassAnswer) -> None:
+def _check_node(node: ast.AST, spec: ClassAnswer) -> None:
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         raise AnswerError("an answer has no imports: use the names the notebook's first "
                           "cell imports")
@@ -124,10 +124,13 @@ def _check_node(node: ast.AST, cls: ast.ClassDef, spec: ClassAnswer) -> None:
         _check_name(node.name, node)
     elif isinstance(node, ast.arg):
         _check_name(node.arg, node)
-    elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-        for target in targets:
+    elif isinstance(node, (ast.Assign, ast.Delete)):
+        for target in node.targets:
             _check_target(target)
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.comprehension)):
+        _check_target(node.target)
+    elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+        _check_target(node.optional_vars)
 
 
 def _check_name(name: str, node: ast.AST) -> None:

@@ -5,7 +5,7 @@ It reads one JSON request on stdin::
     {"items": [{"check": "ch02_pir:fix",
                 "answer": {"kind": "class", "name": "FixedPIR", "source": "class ..."}}],
      "context": {"student": "alice"}, "instructor": "/course/solutions/grading",
-     "cpu_s": 150, "memory_mb": 4096}
+     "cpu_s": 150, "memory_mb": 2048}
 
 and writes one JSON line on stdout: ``{"results": [<CheckResult JSON>, ...]}``,
 one per item, stopping after the first that fails (as a grade cell's asserts do).
@@ -34,7 +34,7 @@ from dataclasses import replace
 MAX_REQUEST = 4 * 1024 * 1024
 MAX_OUTPUT = 4_000  # characters of the answer's own printing kept in a result
 DEFAULT_CPU_S = 600
-DEFAULT_MEMORY_MB = 4096
+DEFAULT_MEMORY_MB = 2048  # address space; the largest check so far peaks at ~150 MB resident
 GRACE_S = 2  # between the CPU limit's signal and its kill
 
 
