@@ -115,7 +115,8 @@ def test_grade_cells_have_a_docstring_and_points_in_their_heading(path):
         first = cell.source.splitlines()[0]
         assert first.startswith('"""') and first.endswith('"""'), cell.id
         points = cell.metadata.nbgrader["points"]
-        headings = [c.source for c in nb.cells[:nb.cells.index(cell)] if c.cell_type == "markdown"]
+        headings = [c.source for c in nb.cells[:nb.cells.index(cell)]
+                    if c.cell_type == "markdown" and c.source.startswith("## ")]
         assert f"({points:g} points)" in headings[-1].splitlines()[0]
 
 
