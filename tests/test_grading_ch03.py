@@ -57,6 +57,7 @@ def test_every_setting_is_answered_by_the_model_and_fits_the_rules():
                     "blkio_waits_for": {"sc->mtx", "bc_mtx", "nothing"}}
 
 
+@needs_instructor
 def test_the_worked_prediction_is_the_models_answer_for_every_setting():
     for host, trim, timeout, keeps in itertools.product(set(ch03.HOSTS), ch03.TRIMS_S,
                                                         set(ch03.TIMEOUTS_S), ch03.KEEPS):
