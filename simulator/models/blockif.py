@@ -236,7 +236,9 @@ class BlockifCtxt:
         yield from callback(breq, err)
 
     def block_io(self, be: BlockifElem):
-        """The system call that does the work (``block_delete`` for a TRIM); returns errno."""
+        """The system call that does the work (``block_delete`` for a TRIM); returns errno.
+        No signal cuts it short on the hosts modelled (``HostOS.handler_interrupts_disk_io``),
+        so it is a plain sleep until the disk is done."""
         yield ops.sleep(self.io_ns, "block_delete", timer=f"io.be{be.n}")
         return 0
 

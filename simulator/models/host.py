@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from simulator.engine import ops
 
 SIGCONT = 19  # its number on FreeBSD and macOS (18 on Linux and illumos)
+SIGNAMES = {SIGCONT: "SIGCONT"}
 SIG_DFL, SIG_IGN, SIG_CATCH = "SIG_DFL", "SIG_IGN", "handler"
 
 
@@ -168,28 +169,29 @@ class Process:
     def pthread_kill(self, tid: int, sig: int, func: str = "pthread_kill"):
         """Send ``sig`` to one thread, as the sender's system call does it."""
         target = self.threads.get(tid)
-        yield ops.note(f"pthread_kill({target or tid}, SIGCONT)", func)
+        yield ops.note(f"pthread_kill({target or tid}, {SIGNAMES.get(sig, sig)})", func)
         if target is None:
             return  # ESRCH
         if self._kqueue_hears(thread_directed=True, sig=sig):
             yield from self.kqueue.knote(sig)
-        yield from self._deliver(target, sig)
+        yield from self._deliver(target, sig, func)
 
     def kill(self, sig: int, func: str = "kill"):
         """Send ``sig`` to the whole process (``kill(getpid(), sig)``, ``kill -CONT``)."""
-        yield ops.note("kill(pid, SIGCONT)", func)
+        yield ops.note(f"kill(pid, {SIGNAMES.get(sig, sig)})", func)
         if self._kqueue_hears(thread_directed=False, sig=sig):
             yield from self.kqueue.knote(sig)
         if self.disposition.get(sig) == SIG_CATCH and self.handlers:
-            yield from self._deliver(next(iter(self.handlers)), sig)
+            # the kernel picks a thread that does not block it: here, the first
+            yield from self._deliver(next(iter(self.handlers)), sig, func)
 
     def _kqueue_hears(self, thread_directed: bool, sig: int) -> bool:
         if self.kqueue is None or sig not in self.watched:
             return False
         return self.host.kqueue_sees_thread_signals or not thread_directed
 
-    def _deliver(self, target: str, sig: int):
+    def _deliver(self, target: str, sig: int, func: str):
         """Ignored: the kernel drops it (after any knote). Caught: the handler runs
         on the target. SIGCONT's default action only resumes a stopped process."""
         if self.disposition.get(sig) == SIG_CATCH and target in self.handlers:
-            yield ops.send_signal(self.handlers[target], "tdsendsignal")
+            yield ops.send_signal(self.handlers[target], func)
