@@ -7,7 +7,7 @@ import json
 from simulator.errors import UsageError
 
 NAME = "real"
-HELP = "run the real-machine experiments (KVM, store buffering, signals)"
+HELP = "run the real-machine experiments (KVM, store buffering, signals, wake-ups)"
 KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
 
 
@@ -42,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="the model's vmx_set_intr_ready")
     diff.add_argument("--length", type=int, default=12, help="operations per sequence")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
+    wake = sub.add_parser("lost-wakeup", help="illumos #14026: a broadcast without the "
+                          "waiter's mutex, on two pinned host threads")
+    wake.add_argument("--rounds", type=int, default=1_000, help="handshakes per batch "
+                      "(default %(default)s)")
+    wake.add_argument("--window", type=int, default=0, help="busy-loop steps between the "
+                      "waiter's check and its sleep (default %(default)s)")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -103,6 +109,9 @@ def _run_experiment(args):
         from simulator.real.litmus import virtio_race
         return virtio_race(fence=args.fence, iterations=args.iterations,
                            guest_fence=args.guest_fence)
+    if args.experiment == "lost-wakeup":
+        from simulator.real.wakeup import lost_wakeup
+        return lost_wakeup(rounds=args.rounds, window=args.window)
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 
