@@ -111,6 +111,18 @@ def test_the_explorer_verifies_both_fixes_over_every_interleaving(variant):
     assert result.found is None and result.exhausted, result.summary()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, bound, states", [("fixed", 8, 467_916),
+                                                    ("pending-prio", 7, 190_959)])
+def test_both_fixes_are_verified_with_the_timer_on_vcpu0s_own_cpu(variant, bound, states):
+    """The report's placement: the timer's cyclic shares host CPU 0 with vCPU0, so
+    interleavings need preemptions; the explorer raises the bound until the space
+    is exhausted (bound 8 for the OS-6829 fix) and finds no hang."""
+    result = search(SCENARIO, variant, {"timer_cpu": 0})
+    assert result.found is None and result.exhausted, result.summary()
+    assert (result.bound, result.states) == (bound, states)
+
+
 def test_in_simulated_time_the_clock_fires_long_after_the_vcpu_sleeps():
     assert runs.run(SCENARIO, "buggy", mode="timed").verdict.kind == "stuck"
     assert runs.run(SCENARIO, "fixed", mode="timed").verdict.kind == "ok"
