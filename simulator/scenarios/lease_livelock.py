@@ -136,10 +136,14 @@ def _vcpu1_thread(vm: LeaseVm, cpu: int):
 def _start_asleep(m: Machine, name: str) -> None:
     """Run thread ``name`` alone until it sleeps on its condition variable: the
     story starts with that ring worker idle. These steps are the set-up, part
-    of no schedule: the counters and the trace start after them."""
+    of no schedule: the counters and the trace start after them, and so does
+    the thread's history of results (the explorer rebuilds a thread by feeding
+    it the results it received since its start; a fresh machine from this
+    factory is already here)."""
     t = m.by_name[name]
     while t.wait is None:
         m.step(name)
+    t.hist = t.gen_hist = 0
     m.steps = m.preemptions = 0
     m.last = [None] * m.cpus
     m.records.clear()
