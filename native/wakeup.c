@@ -179,8 +179,8 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 	struct wk w;
 	int err, ret = 0;
 
-	if (rounds == 0 || rounds > 10000000)
-		return hvr_error__set(EINVAL, "rounds must be 1-10000000, not %llu",
+	if (rounds == 0 || rounds > 1000000)
+		return hvr_error__set(EINVAL, "rounds must be 1-1000000, not %llu",
 				      (unsigned long long)rounds);
 	if (window > 100000)
 		return hvr_error__set(EINVAL, "window must be 0-100000 steps, not %u", window);
