@@ -86,17 +86,18 @@ class Trace:
     def pretty(self) -> str:
         """The steps as dtrace-style lines, the parameters first and the verdict last."""
         lines = [self.header()]
-        lines += [format_step(s) for s in self.steps]
+        lines += [format_step(s, timed=self.mode == "timed") for s in self.steps]
         lines.append(f"# verdict: {self.verdict}")
         return "\n".join(lines)
 
 
-def format_step(s: dict) -> str:
-    """One step as ``t_ns thread cpuN func:op(detail) = result``."""
+def format_step(s: dict, timed: bool = True) -> str:
+    """One step as ``t_ns thread cpuN func:op(detail) = result``; without the
+    time column when ``timed`` is false (an untimed run has no clock)."""
     res = "" if s.get("result") is None else f" = {s['result']}"
     cpu = f"cpu{s['cpu']}" if s.get("cpu", -1) >= 0 else "-"
-    return (f"{s.get('t_ns', 0):>12} {s['thread']:<9} {cpu:<5} "
-            f"{s['func']}:{s['op']}({s['detail']}){res}")
+    head = f"{s.get('t_ns', 0):>12} " if timed else ""
+    return f"{head}{s['thread']:<9} {cpu:<5} {s['func']}:{s['op']}({s['detail']}){res}"
 
 
 def write_text(path: str | Path, text: str, what: str) -> None:

@@ -72,6 +72,9 @@ class Scenario:
     memory_model: str = "tso"
     costs: dict[str, int] = {}
     labels: dict[str, str] = {}  # step labels the narrative uses: func -> plain words
+    # The functions whose last step in a stuck or deadlocked run is the decisive
+    # one (the pictures mark it); empty: let the pictures' heuristic choose.
+    fatal_funcs: tuple[str, ...] = ()
 
     def resolve(self, given: dict | None = None) -> dict:
         """All parameters, defaults filled in, each checked; unknown names are errors."""
