@@ -190,6 +190,9 @@ class LeaseLivelock(Scenario):
     nudge_text = ("a signal to the bhyve process: every thread asleep in cv_wait_sig wakes; "
                   "the TX worker looks at its lease again and renews it")
     memory_model = "sc"  # every shared write here is followed by a locked op
+    # The worker's sleep with an expired lease (stuck), or its look at a lease
+    # that has just expired, before the callback could run (the deadlocks).
+    fatal_funcs = ("viona_worker", "vmm_drv_lease_expired")
     labels = {
         "vmm_write_lock": "vCPU 0 takes the VM write lock",
         "vcpu_set_state_locked": "freeze a vCPU: wait until it is IDLE",
