@@ -1,4 +1,4 @@
-"""The command line: ``python -m simulator list | run | explore | replay | litmus | real``.
+"""The command line: ``python -m simulator list | run | explore | replay | litmus | real | quiz``.
 
 Each subcommand lives in its own module exposing ``NAME``, ``HELP``,
 ``configure(parser)`` and ``run(args) -> int``. Bad input raises ``UsageError``
@@ -17,7 +17,7 @@ import sys
 from simulator.cli import exits
 from simulator.errors import ModelCrash, UsageError
 
-COMMANDS = ["list", "run", "explore", "replay", "litmus", "real"]
+COMMANDS = ["list", "run", "explore", "replay", "litmus", "real", "quiz"]
 
 
 class _Parser(argparse.ArgumentParser):
