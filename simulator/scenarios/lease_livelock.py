@@ -141,7 +141,7 @@ def _start_asleep(m: Machine, name: str) -> None:
     it the results it received since its start; a fresh machine from this
     factory is already here)."""
     t = m.by_name[name]
-    while t.wait is None:
+    while t.wait is None and name in m.enabled():  # stops early if its code fails
         m.step(name)
     t.hist = t.gen_hist = 0
     m.steps = m.preemptions = 0
