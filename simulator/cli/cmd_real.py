@@ -13,7 +13,7 @@ from simulator.cli import exits
 from simulator.errors import UsageError
 
 NAME = "real"
-HELP = "run the real-machine experiments (KVM, store buffering, signals)"
+HELP = "run the real-machine experiments (KVM, store buffering, signals, wake-ups)"
 KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
 EPILOG = ("exit status: 0 the machine agrees with the course's claim, 1 it DISAGREES, "
           "2 bad input or KVM unavailable (check: always 0, it only reports)")
@@ -56,6 +56,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
     sub.add_parser("blockif", help="hyperkit #94: blockif_cancel's wait for SIGCONT on real "
                    "threads (thread-directed, process-directed, caught)")
+    wake = sub.add_parser("lost-wakeup", help="illumos #14026: a broadcast without the "
+                          "waiter's mutex, on two pinned host threads")
+    wake.add_argument("--rounds", type=int, default=1_000, help="handshakes per batch "
+                      "(default %(default)s)")
+    wake.add_argument("--window", type=int, default=0, help="busy-loop steps between the "
+                      "waiter's check and its sleep (default %(default)s)")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.epilog = EPILOG
@@ -132,6 +138,9 @@ def _run_experiment(args):
     if args.experiment == "blockif":
         from simulator.real.signals import blockif_cancel
         return blockif_cancel()
+    if args.experiment == "lost-wakeup":
+        from simulator.real.wakeup import lost_wakeup
+        return lost_wakeup(rounds=args.rounds, window=args.window)
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 

@@ -88,6 +88,8 @@ def detail(op: tuple) -> str:
         return b
     if kind == O.HALT and b:
         return f"{a} != {b}"
+    if kind == O.RW_EXIT and b is not None:
+        return f"{a}, for {b}"
     return "" if a is None else str(a)
 
 
