@@ -79,8 +79,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from simulator.engine import snapshot
-from simulator.engine.footprint import _FLUSHING, footprint, independent
+from simulator.engine.footprint import _FLUSHING, depends, footprint, independent
 from simulator.engine.machine import Machine, NeedsLiveThread, NondeterministicThread, ScheduleError
+from simulator.engine.ops import SEND_SIGNAL
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
 
@@ -208,18 +209,26 @@ class _Runner:
         self.freeze = False  # may freeze survivors (set by the search under _quiet_gc)
 
     def footprints(self, m: Machine, k: tuple, actions) -> dict[str, tuple]:
-        """Each action's footprint, looked up by what it depends on: the thread's op
-        and, for ops that flush, its CPU's store buffer; a drain's oldest store."""
+        """Each action's footprint, looked up by what it depends on
+        (``footprint.depends``, written out here for speed: the thread's op and, for
+        ops that flush, its CPU's store buffer, for a signal its target's wait; a
+        drain's oldest store; the thread a timer wakes)."""
         cache, out, by_name = self.prints, {}, m.by_name
         for a in actions:
             t = by_name.get(a)
             if t is not None:
                 op = t.op
-                fk = (a, op, k[1][t.cpu] if k[1] and op[0] in _FLUSHING else None)
+                kind = op[0]
+                if kind == SEND_SIGNAL:
+                    fk = depends(m, a)
+                else:
+                    fk = (a, op, k[1][t.cpu] if k[1] and kind in _FLUSHING else None)
             elif a[0] == "d":
                 fk = (a, m.memory.buffers[int(a[9:])][0][0])
-            else:
+            elif a[0] == "f":
                 fk = (a, m.timers[a[5:]][0])
+            else:
+                fk = depends(m, a)
             fp = cache.get(fk)
             if fp is None:
                 fp = cache[fk] = footprint(m, a)
@@ -579,19 +588,26 @@ def _sticky_completion(m: Machine, enabled: list[str]) -> str:
     return enabled[0]
 
 
-def _lenient(factory: Factory, wish: list[str]) -> tuple[list[str], Verdict | None]:
-    """Follow ``wish`` where possible (skip actions not enabled), then complete."""
+def _lenient(factory: Factory, wish: list[str],
+             budget: int) -> tuple[list[str], Verdict | None, int]:
+    """Follow ``wish`` where possible (skip actions not enabled), then complete.
+    Returns the schedule taken, its verdict (None if ``budget`` steps ran out
+    first) and the machine steps spent."""
     m = factory()
     schedule: list[str] = []
     for action in wish:
+        if len(schedule) >= budget:
+            return schedule, None, len(schedule)
         if action in m.enabled():
             m.step(action)
             schedule.append(action)
     while enabled := m.enabled():
+        if len(schedule) >= budget:
+            return schedule, None, len(schedule)
         action = _sticky_completion(m, enabled)
         m.step(action)
         schedule.append(action)
-    return schedule, m.verdict()
+    return schedule, m.verdict(), len(schedule)
 
 
 def switches(schedule: list[str]) -> int:
@@ -600,38 +616,46 @@ def switches(schedule: list[str]) -> int:
     return sum(1 for x, y in zip(threads, threads[1:], strict=False) if x != y)
 
 
+MINIMISE_TRIES = 2000
+MINIMISE_STEPS = 1_000_000
+
+
 def minimise(factory: Factory, schedule: list[str], kind: str,
-             max_tries: int = 2000, time_limit: float = 10.0) -> list[str]:
+             max_tries: int = MINIMISE_TRIES, max_steps: int = MINIMISE_STEPS) -> list[str]:
     """Shrink a bad schedule while it keeps ending in ``kind``: drop chunks and
     single actions (needless drains, steps the completion would take anyway).
-    Stops after ``max_tries`` replays or ``time_limit`` seconds, keeping the best
-    found so far; a run that only ran out of steps (``limit``) is left as it is."""
+
+    Deterministic: the budget is ``max_tries`` replays and ``max_steps`` machine
+    steps in all (each replay also stops at the machine's own step budget), never
+    time, so the same counterexample comes out on any machine. When the budget
+    is spent the best schedule found so far is kept. A run that only ran out of
+    steps (``limit``) is left as it is."""
     best = list(schedule)
     if kind == "limit":
         return best
-    tries = 0
-    deadline = time.monotonic() + time_limit
+    tries = steps = 0
 
     def attempt(wish: list[str]) -> bool:
-        nonlocal best, tries
+        nonlocal best, tries, steps
         tries += 1
-        if time.monotonic() > deadline:
-            tries = max_tries
-            return False
         try:
-            got, verdict = _lenient(factory, wish)
+            got, verdict, spent = _lenient(factory, wish, max_steps - steps)
         except ScheduleError:
             return False
+        steps += spent
         better = (len(got), switches(got)) < (len(best), switches(best))
         if verdict is not None and verdict.kind == kind and better:
             best = got
             return True
         return False
 
+    def more() -> bool:
+        return tries < max_tries and steps < max_steps
+
     chunk = max(1, len(best) // 2)
-    while chunk >= 1 and tries < max_tries:
+    while chunk >= 1 and more():
         i = 0
-        while i < len(best) and tries < max_tries:
+        while i < len(best) and more():
             if not attempt(best[:i] + best[i + chunk:]):
                 i += chunk
         chunk //= 2

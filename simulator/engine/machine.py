@@ -12,6 +12,31 @@ An *action* is a short string naming one thing that can happen next:
 ``enabled()`` lists the actions possible now, ``step(action)`` performs one,
 ``fingerprint()`` names the state, and ``verdict()`` says how the run ended.
 The Machine is plain Python and knows nothing of time; ``engine.clock`` adds it.
+
+What is state. ``LAYOUT`` (at the end of this module) declares, for the
+Machine and every object it holds (threads, memory, mutexes, condition
+variables, rwlocks), what each attribute is:
+
+- ``STATE``: a step may change it. ``engine.snapshot`` saves and restores it
+  and its ``key`` names it: two states with the same key must behave alike.
+- ``COUNT``: a step changes it, but it measures the path, not the state (steps
+  taken, preemptions): saved and restored, left out of the key on purpose.
+- ``PARTS``: a fixed collection of engine objects (the threads, the memory)
+  whose own layout says what in them is state.
+- ``CONFIG``: fixed when the machine is built; no step changes it.
+- ``MODEL``: the scenario's Python objects (its threads' local state, which the
+  explorer names by each thread's received-results hash, ``Thread.hist``).
+- ``OUTSIDE``: kept by a driver the explorer never uses (the timed clock, the
+  trace); ``EXPLORER``: the explorer's own bookkeeping of a thread's generator.
+
+The rule for adding engine state (a new attribute, a new lock kind, a new op
+that changes something): declare it in ``LAYOUT``; if it is ``STATE``, add it
+to ``snapshot.key``, ``snapshot.save`` and ``snapshot.restore``; if it is a new
+op, give it a footprint in ``engine.footprint`` (an op kind the footprints do
+not know is dependent on everything, which is sound but prunes nothing).
+tests/test_engine_state.py fails for an attribute that is not declared, for
+configuration that a step changes, for state that the key does not tell apart
+or a restore does not bring back, on every registered scenario.
 """
 from __future__ import annotations
 
@@ -20,7 +45,7 @@ from typing import Any
 
 from simulator.engine import ops as O
 from simulator.engine import outcome, pictures
-from simulator.engine.memory import ModelError, make_memory
+from simulator.engine.memory import ModelError, SequentialMemory, TsoMemory, make_memory
 from simulator.engine.sync import CondVar, Mutex, RwLock
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
@@ -492,3 +517,41 @@ class Machine:
     def snapshot(self) -> dict:
         """The state as a person reads it: memory, each CPU's view, locks, threads."""
         return pictures.snapshot(self)
+
+
+# ------------------------------------------------------------ what is state
+STATE = "state"  # a step may change it: snapshotted and keyed
+COUNT = "count"  # changed by steps, measures the path: snapshotted, not keyed
+PARTS = "parts"  # a fixed collection of engine objects with layouts of their own
+CONFIG = "config"  # set when the machine is built; no step changes it
+MODEL = "model"  # the scenario's Python objects: thread-local, named by Thread.hist
+OUTSIDE = "outside"  # kept by a driver the explorer never uses (timed clock, trace)
+EXPLORER = "explorer"  # the explorer's bookkeeping of a thread's generator
+
+LAYOUT: dict[type, dict[str, str]] = {
+    Machine: {
+        "memory": PARTS, "threads": PARTS,
+        "mutexes": STATE, "cvs": STATE, "rwlocks": STATE,  # name -> lock, made on first use
+        "timers": STATE,  # armed timers, in the order they were armed (fire: actions' order)
+        "last": STATE,  # the thread each CPU ran last: what a switch preempts
+        "failure": STATE,  # a failed check or a crash ends the run
+        "steps": COUNT, "preemptions": COUNT,
+        "cpus": CONFIG, "by_name": CONFIG, "tracing": CONFIG, "step_budget": CONFIG,
+        "check_property": CONFIG, "nudge_fn": CONFIG, "_drain_names": CONFIG,
+        "_handlers": CONFIG,
+        "model": MODEL,  # a scenario's model objects, for its narrative and checks
+        "reach_ctx": MODEL,  # a litmus test's registers (simulator.litmus.reach)
+        "now": OUTSIDE, "records": OUTSIDE,
+    },
+    Thread: {
+        "op": STATE, "wait": STATE, "signal": STATE, "hist": STATE,
+        "name": CONFIG, "cpu": CONFIG, "daemon": CONFIG,
+        "gen": CONFIG,  # the program itself; where it stands is named by hist
+        "memo": EXPLORER, "gen_hist": EXPLORER,
+    },
+    SequentialMemory: {"cells": STATE, "cpus": CONFIG},
+    TsoMemory: {"cells": STATE, "buffers": STATE, "cpus": CONFIG},
+    Mutex: {"owner": STATE},
+    CondVar: {"waiters": STATE},
+    RwLock: {"writer": STATE, "readers": STATE, "waiting_writers": STATE},
+}
