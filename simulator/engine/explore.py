@@ -64,10 +64,11 @@ are cached by what they depend on; with one thread per CPU the preemption
 checks are skipped (nothing can be preempted); and Python's cyclic garbage
 collector is kept off the state cache while a search runs (``_quiet_gc``).
 
-Not done: spreading a search over both cores. On this machine class (two
-cores shared with other work) a second process would at best halve the wall
-time of long DFS proofs; a student's class defined in a notebook cannot be
-sent to another process, so a single-process search must remain anyway.
+Both cores: ``workers=`` spreads random and PCT runs, or each pass of the
+dfs, over forked processes (``engine.parallel``, which says what stays the
+same and what is counted differently).
+
+Not done: partial-order reduction with several threads per CPU (bounded POR).
 """
 from __future__ import annotations
 
@@ -125,7 +126,10 @@ class ExploreResult:
     minimised_from: int | None = None  # schedule length before minimisation
     verdicts: dict[str, int] = field(default_factory=dict)  # random/pct: runs per verdict
     engine: str = "memo"  # "memo" (snapshots + thread memo) or "replay" (re-execution)
-    note: str = ""  # why the search fell back to re-execution, if it did
+    note: str = ""  # why the search fell back to re-execution, or ran in one process
+    # Processes the search ran in. A dfs over several counts each worker's states
+    # (a state reached by two workers counts twice); walks count exactly as one.
+    workers: int = 1
 
     @property
     def label(self) -> str:
@@ -320,18 +324,26 @@ class _Runner:
 
 # -------------------------------------------------------------------- dfs
 def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
-         deadline: float | None, reduce: bool) -> Found | None:
+         deadline: float | None, reduce: bool, pending: list[tuple] | None = None,
+         visited: dict | None = None, split: bool = False) -> Found | None:
     """One depth-first pass with at most ``bound`` preemptions per path.
 
     With ``reduce``, sleep sets (Godefroid 1996) skip orders of independent
     actions; the state cache then remembers each state's sleep set and prunes a
     revisit only if that set is no larger than the current one.
+
+    For a search spread over processes (``engine.parallel``): the pass may start
+    from given ``pending`` branches and a ``visited`` cache kept across calls; with
+    ``split``, it stops at the first state with more than one branch to take and
+    leaves every branch from there in ``pending``, the path's own continuation last.
     """
     run.stats = stats
     key_of, save, single = snapshot.key, snapshot.save, run.single
-    visited: dict[tuple, list] = {}
+    if visited is None:
+        visited = {}
     visit, fresh = visited.setdefault, [0, _NONE]
-    pending: list[tuple] = [(run.root, [], 0, "", _NONE)]
+    if pending is None:
+        pending = [(run.root, [], 0, "", _NONE)]
     while pending:
         snap, sched_ref, depth, alt, sleep = pending.pop()
         schedule = sched_ref[:depth]
@@ -392,6 +404,10 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                     snap, depth = save(m, k), len(schedule)
                     pending.extend((snap, schedule, depth, other, asleep)
                                    for other, asleep in reversed(branches))
+                    if split:
+                        _continuation(pending, snap, schedule, depth, m, ordered[0], costly,
+                                      bound, stats, sleep, prints if reduce else None)
+                        return None
             first = ordered[0]
             if first in costly and m.preemptions + 1 > bound:
                 stats.pruned_by_bound += 1
@@ -405,8 +421,20 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
     return None
 
 
+def _continuation(pending: list, snap, schedule: list[str], depth: int, m: Machine, first: str,
+                  costly, bound: int, stats: Stats, sleep, prints: dict | None) -> None:
+    """The path's own next step as a pending branch, as ``_dfs`` would take it."""
+    if first in costly and m.preemptions + 1 > bound:
+        stats.pruned_by_bound += 1
+        return
+    if prints is not None and sleep:
+        fp = prints[first]
+        sleep = frozenset(b for b in sleep if independent(prints[b], fp))
+    pending.append((snap, schedule, depth, first, sleep))
+
+
 def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,
-        time_limit: float | None = None, por: bool = True) -> ExploreResult:
+        time_limit: float | None = None, por: bool = True, workers: int = 1) -> ExploreResult:
     """Iterative preemption bounding: bound 0, 1, ... up to ``bound`` (None: until
     the space is exhausted), stopping at the first bad run.
 
@@ -415,24 +443,31 @@ def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,
     the deadlocks and end states the verdicts look at. Otherwise the search is
     plain, so the preemption bound keeps its exact meaning. ``time_limit`` is
     only a guard against a search that would not end: the budget is
-    ``max_states``."""
+    ``max_states``. With ``workers`` > 1 each pass is split over that many
+    processes (``engine.parallel``)."""
     _check_dfs_args(bound, max_states)
     start = time.monotonic()
     deadline = start + time_limit if time_limit else None
     with _quiet_gc() as freeze:
         run = _Runner(factory)
         run.freeze = freeze
-        return _bounding(run, bound, max_states, start, deadline, por)
+        return _bounding(run, bound, max_states, start, deadline, por, workers)
 
 
 def _bounding(run: _Runner, bound: int | None, max_states: int, start: float,
-              deadline: float | None, por: bool) -> ExploreResult:
+              deadline: float | None, por: bool, workers: int = 1) -> ExploreResult:
     total = Stats()
     reduce = por and run.single
     b = 0
     while True:
         stats = Stats()
-        found = _dfs(run, b, stats, max_states - total.states, deadline, reduce)
+        if workers > 1:
+            from simulator.engine import parallel
+
+            found = parallel.dfs_pass(run, b, stats, max_states - total.states, deadline,
+                                      reduce, workers)
+        else:
+            found = _dfs(run, b, stats, max_states - total.states, deadline, reduce)
         total.states += stats.states
         total.schedules += stats.schedules
         total.steps += stats.steps
@@ -443,7 +478,8 @@ def _bounding(run: _Runner, bound: int | None, max_states: int, start: float,
         if done or (bound is not None and b >= bound):
             total.memo = run.memo_size()
             exhausted = found is None and not stats.hit_state_limit and stats.pruned_by_bound == 0
-            return ExploreResult("dfs", b, exhausted, total, time.monotonic() - start, found)
+            return ExploreResult("dfs", b, exhausted, total, time.monotonic() - start, found,
+                                 workers=workers)
         b += 1
 
 
@@ -489,21 +525,23 @@ class _PctChooser:
 
 
 def random_walks(factory: Factory, runs: int = 1000, seed: int = 0,
-                 time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
+                 time_limit: float | None = None, stop_at_first: bool = True,
+                 workers: int = 1) -> ExploreResult:
     """``runs`` seeded random runs; the first bad one is the counterexample."""
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}")
     return _walks("random", factory, range(runs), time_limit, stop_at_first,
-                  _random_chooser(seed))
+                  _random_chooser(seed), workers)
 
 
 def pct(factory: Factory, runs: int = 1000, depth: int = 3, seed: int = 0,
-        time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
+        time_limit: float | None = None, stop_at_first: bool = True,
+        workers: int = 1) -> ExploreResult:
     """PCT: per run, random agent priorities and ``depth - 1`` priority change points."""
     if runs < 1 or depth < 1:
         raise UsageError("pct needs runs >= 1 and depth >= 1")
     return _walks("pct", factory, range(runs), time_limit, stop_at_first,
-                  _pct_chooser(seed, depth, pct_horizon(factory)))
+                  _pct_chooser(seed, depth, pct_horizon(factory)), workers)
 
 
 def pct_horizon(factory: Factory) -> int:
@@ -531,16 +569,40 @@ class _pct_chooser:  # noqa: N801 - a picklable factory of choosers
 
 
 def _walks(name: str, factory: Factory, indices, time_limit: float | None,
-           stop_at_first: bool, chooser_for: Callable[[int], Callable]) -> ExploreResult:
+           stop_at_first: bool, chooser_for: Callable[[int], Callable],
+           workers: int = 1) -> ExploreResult:
     """Independent runs from the initial state; every run's verdict is counted, the
-    first bad one kept."""
+    first bad one kept. Run ``i`` is chosen by ``chooser_for(i)`` alone, so runs can
+    be shared out among ``workers`` processes and give the same result."""
     start = time.monotonic()
     with _quiet_gc() as freeze:
         run = _Runner(factory)
         run.freeze = freeze
-        result = _walk_all(run, name, indices, start, time_limit, stop_at_first, chooser_for)
+        if workers > 1:
+            from simulator.engine import parallel
+
+            result = parallel.walks(run, name, indices, start, time_limit, stop_at_first,
+                                    chooser_for, workers)
+        else:
+            result = _walk_all(run, name, indices, start, time_limit, stop_at_first,
+                               chooser_for)
     result.seconds = time.monotonic() - start
     return result
+
+
+def _walk_one(run: _Runner, choose: Callable) -> tuple[list[str], Verdict, tuple, int]:
+    """One run from the initial state: its schedule, verdict, end state and preemptions."""
+    m = run.restore(run.root)
+    schedule: list[str] = []
+    run.stats.schedules += 1
+    if not run.stats.schedules & 0x3FFF:
+        run.tidy()
+    while enabled := m.enabled():
+        action = choose(m, enabled)
+        m = run.step(action)
+        schedule.append(action)
+    k = snapshot.key(m)
+    return schedule, run.verdict(m, k), k, m.preemptions
 
 
 def _walk_all(run: _Runner, name: str, indices, start: float, time_limit: float | None,
@@ -549,24 +611,13 @@ def _walk_all(run: _Runner, name: str, indices, start: float, time_limit: float 
     result = ExploreResult(name, None, False, stats, 0.0)
     seen: set[tuple] = set()
     for i in indices:
-        choose = chooser_for(i)
-        m = run.restore(run.root)
-        schedule: list[str] = []
-        stats.schedules += 1
-        if not stats.schedules & 0x3FFF:
-            run.tidy()
-        while enabled := m.enabled():
-            action = choose(m, enabled)
-            m = run.step(action)
-            schedule.append(action)
+        schedule, verdict, k, preemptions = _walk_one(run, chooser_for(i))
         stats.steps += len(schedule)
-        k = snapshot.key(m)
         seen.add(k)
         stats.states = len(seen)
-        verdict = run.verdict(m, k)
         result.verdicts[verdict.kind] = result.verdicts.get(verdict.kind, 0) + 1
         if verdict.bad and result.found is None:
-            result.found = Found(schedule, verdict, m.preemptions)
+            result.found = Found(schedule, verdict, preemptions)
             if stop_at_first:
                 break
         if time_limit and time.monotonic() - start > time_limit:
@@ -666,21 +717,32 @@ def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None
             max_states: int = 500_000, runs: int = 1000, seed: int = 0, depth: int = 3,
             time_limit: float | None = None, minimise_found: bool = True,
             por: bool = True, stop_at_first: bool = True,
-            engine: str = "memo") -> ExploreResult:
+            engine: str = "memo", workers: int | str = 1) -> ExploreResult:
     """Search ``factory``'s machine with ``strategy``; minimise any bad run found.
 
     ``engine="replay"`` runs the re-executing explorer instead (the oracle of
     the equivalence tests); the memo engine falls back to it by itself when a
-    thread turns out not to be a function of the results it received."""
+    thread turns out not to be a function of the results it received.
+
+    ``workers`` (a number, or ``"auto"``: the CPUs this process may use) spreads
+    the search over processes (``engine.parallel``): random and PCT runs give
+    the same runs and counts as in one process; a dfs gives the same verdict,
+    with state counts that include what two workers both visited. Inside a
+    Jupyter kernel, or where processes cannot be forked, the search stays in
+    one process and ``note`` says so."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     if engine not in ENGINES:
         raise UsageError(f"unknown explorer engine {engine!r} (choose {', '.join(ENGINES)})")
+    from simulator.engine import parallel
+
+    workers, why_one = parallel.resolve_workers(workers)
     result = None
     if engine == "memo":
         try:
             result = _search(factory, strategy, bound, max_states, runs, seed, depth,
-                             time_limit, por, stop_at_first)
+                             time_limit, por, stop_at_first, workers)
+            result.note = why_one
         except NondeterministicThread as exc:
             note = f"re-executing every branch: {exc}"
     if result is None:
@@ -703,9 +765,9 @@ def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None
 
 
 def _search(factory: Factory, strategy: str, bound, max_states, runs, seed, depth,
-            time_limit, por, stop_at_first) -> ExploreResult:
+            time_limit, por, stop_at_first, workers) -> ExploreResult:
     if strategy == "dfs":
-        return dfs(factory, bound, max_states, time_limit, por)
+        return dfs(factory, bound, max_states, time_limit, por, workers)
     if strategy == "random":
-        return random_walks(factory, runs, seed, time_limit, stop_at_first)
-    return pct(factory, runs, depth, seed, time_limit, stop_at_first)
+        return random_walks(factory, runs, seed, time_limit, stop_at_first, workers)
+    return pct(factory, runs, depth, seed, time_limit, stop_at_first, workers)
