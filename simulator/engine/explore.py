@@ -338,7 +338,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
     leaves every branch from there in ``pending``, the path's own continuation last.
     """
     run.stats = stats
-    key_of, save, single = snapshot.key, snapshot.save, run.single
+    key_of, save, restore, single = snapshot.key, snapshot.save, snapshot.restore, run.single
     if visited is None:
         visited = {}
     visit, fresh = visited.setdefault, [0, _NONE]
@@ -347,9 +347,13 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
     while pending:
         snap, sched_ref, depth, alt, sleep = pending.pop()
         schedule = sched_ref[:depth]
-        m = run.restore(snap)
+        m = run.m
+        restore(m, snap)
         if alt:
-            m = run.step(alt)
+            try:
+                m.step(alt)
+            except NeedsLiveThread as miss:
+                m = run.revive(miss)
             stats.steps += 1
             schedule.append(alt)
         stats.schedules += 1
@@ -375,6 +379,17 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             if stats.states >= max_states or (deadline and time.monotonic() > deadline):
                 stats.hit_state_limit = True
                 return None
+            if len(enabled) == 1 and not sleep:
+                # One thing can happen: nothing to branch on, and it preempts nobody
+                # (a switch preempts only a thread that could still run).
+                first = enabled[0]
+                try:
+                    m.step(first)
+                except NeedsLiveThread as miss:
+                    m = run.revive(miss)
+                stats.steps += 1
+                schedule.append(first)
+                continue
             costly = _NONE if single else _costly(m, enabled)
             ordered = enabled
             if costly:
@@ -415,7 +430,10 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             if reduce and sleep:
                 fp = prints[first]
                 sleep = frozenset(b for b in sleep if independent(prints[b], fp))
-            m = run.step(first)
+            try:
+                m.step(first)
+            except NeedsLiveThread as miss:
+                m = run.revive(miss)
             stats.steps += 1
             schedule.append(first)
     return None

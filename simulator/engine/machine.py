@@ -295,8 +295,10 @@ class Machine:
         return rec
 
     def _step_drain(self, action: str) -> dict | None:
-        cpu = int(action[len("drain:cpu"):]) if action[len("drain:cpu"):].isdigit() else -1
-        if cpu not in self.memory.buffered_cpus():
+        digits = action[9:]  # after "drain:cpu"
+        cpu = int(digits) if digits.isdigit() and action.startswith("drain:cpu") else -1
+        mem = self.memory
+        if not (mem.buffered and 0 <= cpu < self.cpus and mem.buffers[cpu]):
             raise ScheduleError(f"action {action!r} is not enabled now "
                                 "(that store buffer is empty)")
         addr, value = self.memory.drain(cpu)

@@ -34,20 +34,23 @@ Snapshot = tuple
 
 
 def key(m: Machine) -> Key:
-    """The state's canonical name: memory, buffers, threads, locks, timers, last, failure."""
-    mem = m.memory
+    """The state's canonical name: memory, buffers, threads, locks, timers, last, failure.
+
+    Locks and timers are listed by name (sorted only when there are two or more:
+    the common case is none or one)."""
+    mem, mx, cvs, rws, timers = m.memory, m.mutexes, m.cvs, m.rwlocks, m.timers
     return (
         tuple(mem.cells.values()),
         tuple(map(tuple, mem.buffers)) if mem.buffered else (),
         tuple([(t.op, t.wait, t.hist, t.signal) for t in m.threads]),
-        tuple(sorted([(k, x.owner) for k, x in m.mutexes.items() if x.owner is not None]))
-        if m.mutexes else (),
-        tuple(sorted([(k, tuple(cv.waiters)) for k, cv in m.cvs.items() if cv.waiters]))
-        if m.cvs else (),
-        tuple(sorted([(k, rw.key()) for k, rw in m.rwlocks.items()
-                      if rw.writer or rw.readers or rw.waiting_writers]))
-        if m.rwlocks else (),
-        tuple(sorted(m.timers.items())) if m.timers else (),
+        (tuple(h) if len(h := [(k, x.owner) for k, x in mx.items() if x.owner is not None]) < 2
+         else tuple(sorted(h))) if mx else (),
+        (tuple(h) if len(h := [(k, tuple(cv.waiters)) for k, cv in cvs.items() if cv.waiters]) < 2
+         else tuple(sorted(h))) if cvs else (),
+        tuple(sorted([(k, rw.key()) for k, rw in rws.items()
+                      if rw.writer or rw.readers or rw.waiting_writers])) if rws else (),
+        (tuple(timers.items()) if len(timers) < 2 else tuple(sorted(timers.items())))
+        if timers else (),
         tuple(m.last),
         m.failure,
     )
