@@ -3,7 +3,7 @@
     git archive <commit> simulator | tar -x -C /tmp/before
     python bench/bench_before_after.py --before /tmp/before [--repeat 3] [--workers 2]
 
-Each row is one dfs search (as ``search()`` runs it, without minimisation) in
+Each row is one search (as ``search()`` runs it, without minimisation) in
 a fresh Python process: the earlier source tree (``--before``: a copy of an
 older commit's ``simulator/``), this tree in one process, and this tree with
 ``--workers`` processes, run by run in turn so that all meet the same load.
@@ -36,6 +36,11 @@ ROWS = [
     ("OS-6829 pir-wakeup fixed", "pir-wakeup", "fixed", {}),
     ("OS-6829 pir-wakeup pending-prio", "pir-wakeup", "pending-prio", {}),
     ("OS-6829 pir-wakeup fixed, timer_cpu=1", "pir-wakeup", "fixed", {"timer_cpu": 1}),
+    # Random runs, every verdict counted (as the CLI does): ``_runs`` runs of ``_strategy``.
+    ("OS-7613 buggy, 3000 random runs", "virtio-barriers", "buggy",
+     {"_strategy": "random", "_runs": 3000}),
+    ("OS-6829 pir-wakeup buggy, 3000 PCT runs", "pir-wakeup", "buggy",
+     {"_strategy": "pct", "_runs": 3000}),
 ]
 
 
@@ -44,6 +49,8 @@ def one(name: str, variant: str, params: dict, workers: int) -> dict:
     from simulator import scenarios
     from simulator.engine.explore import explore
 
+    params = dict(params)
+    strategy, runs = params.pop("_strategy", "dfs"), params.pop("_runs", 1000)
     sc = scenarios.get(name)
     resolved = sc.resolve(params)
 
@@ -51,10 +58,13 @@ def one(name: str, variant: str, params: dict, workers: int) -> dict:
         return sc.machine(variant, resolved)
 
     kw = {"workers": workers} if workers > 1 else {}
+    if strategy != "dfs":
+        kw.update(runs=runs, stop_at_first=False)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = explore(factory, max_states=2_000_000, minimise_found=False, **kw)
+    result = explore(factory, strategy, max_states=2_000_000, minimise_found=False, **kw)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"label": result.label, "bound": result.bound, "states": result.stats.states,
+            "verdicts": result.verdicts,
             "wall": time.perf_counter() - wall,
             "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime}
 

@@ -140,19 +140,6 @@ class Machine:
         self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
         self.preemptions = 0
         self._drain_names = [f"drain:cpu{c}" for c in range(cpus)]
-        self._handlers = {
-            O.LOAD: self._do_load, O.STORE: self._do_store, O.FENCE: self._do_fence,
-            O.CAS: self._do_atomic, O.SWAP: self._do_atomic, O.FETCH_OR: self._do_atomic,
-            O.FETCH_AND: self._do_atomic, O.FETCH_ADD: self._do_atomic,
-            O.LOCK: self._do_lock, O.UNLOCK: self._do_unlock,
-            O.CV_WAIT: self._do_cv_wait, O.CV_WAIT_SIG: self._do_cv_wait,
-            O.CV_REACQUIRE: self._do_cv_reacquire,
-            O.CV_SIGNAL: self._do_cv_wake, O.CV_BROADCAST: self._do_cv_wake,
-            O.RW_ENTER: self._do_rw_enter, O.RW_EXIT: self._do_rw_exit,
-            O.RW_WRITER_WAIT: self._do_rw_writer_wait,
-            O.SLEEP: self._do_sleep, O.HALT: self._do_halt,
-            O.SEND_SIGNAL: self._do_send_signal, O.NOTE: self._do_note, O.CHECK: self._do_check,
-        }
 
     # ------------------------------------------------------------------ set-up
     def add_thread(self, name: str, cpu: int, program: Program, daemon: bool = False) -> Thread:
@@ -283,7 +270,7 @@ class Machine:
                     self.preemptions += 1
             self.last[t.cpu] = name
         try:
-            result = self._handlers[op[0]](t, op)
+            result = self._handlers[op[0]](self, t, op)
         except ModelError as exc:
             self.failure = f"{name}: {exc}"
             result = None
@@ -521,6 +508,26 @@ class Machine:
         return pictures.snapshot(self)
 
 
+# Each op kind's handler. Kept on the class, not built per machine: a table of
+# bound methods would tie every machine into a reference cycle, which only the
+# cyclic garbage collector could free (the explorer discards machines by the
+# thousand and keeps that collector off while it searches).
+Machine._handlers = {
+    O.LOAD: Machine._do_load, O.STORE: Machine._do_store, O.FENCE: Machine._do_fence,
+    O.CAS: Machine._do_atomic, O.SWAP: Machine._do_atomic, O.FETCH_OR: Machine._do_atomic,
+    O.FETCH_AND: Machine._do_atomic, O.FETCH_ADD: Machine._do_atomic,
+    O.LOCK: Machine._do_lock, O.UNLOCK: Machine._do_unlock,
+    O.CV_WAIT: Machine._do_cv_wait, O.CV_WAIT_SIG: Machine._do_cv_wait,
+    O.CV_REACQUIRE: Machine._do_cv_reacquire,
+    O.CV_SIGNAL: Machine._do_cv_wake, O.CV_BROADCAST: Machine._do_cv_wake,
+    O.RW_ENTER: Machine._do_rw_enter, O.RW_EXIT: Machine._do_rw_exit,
+    O.RW_WRITER_WAIT: Machine._do_rw_writer_wait,
+    O.SLEEP: Machine._do_sleep, O.HALT: Machine._do_halt,
+    O.SEND_SIGNAL: Machine._do_send_signal, O.NOTE: Machine._do_note,
+    O.CHECK: Machine._do_check,
+}
+
+
 # ------------------------------------------------------------ what is state
 STATE = "state"  # a step may change it: snapshotted and keyed
 COUNT = "count"  # changed by steps, measures the path: snapshotted, not keyed
@@ -540,7 +547,6 @@ LAYOUT: dict[type, dict[str, str]] = {
         "steps": COUNT, "preemptions": COUNT,
         "cpus": CONFIG, "by_name": CONFIG, "tracing": CONFIG, "step_budget": CONFIG,
         "check_property": CONFIG, "nudge_fn": CONFIG, "_drain_names": CONFIG,
-        "_handlers": CONFIG,
         "model": MODEL,  # a scenario's model objects, for its narrative and checks
         "reach_ctx": MODEL,  # a litmus test's registers (simulator.litmus.reach)
         "now": OUTSIDE, "records": OUTSIDE,
