@@ -57,9 +57,13 @@ def test_a_split_dfs_reaches_the_same_verdict(name, variant):
     one = explore(factory, minimise_found=False)
     two = explore(factory, minimise_found=False, workers=2)
     assert two.workers == 2
-    assert (two.label, two.bound, two.exhausted) == (one.label, one.bound, one.exhausted)
-    assert two.stats.states >= one.stats.states  # overlap between workers only adds
-    if one.found is not None:
+    assert (two.label, two.exhausted) == (one.label, one.exhausted)
+    if one.found is None:
+        # Declared exhausted at a bound where no branch was cut; a worker's cache lacks
+        # states another visited with fewer preemptions, so that can come a bound later.
+        assert two.bound >= one.bound
+    else:
+        assert two.bound == one.bound  # the fewest preemptions a bad run needs
         assert two.found.preemptions == one.found.preemptions == one.bound
         sc = scenarios.get(name)
         again = runs.replay(two.found.schedule, name, variant, sc.resolve(SMALL[name]))

@@ -308,9 +308,10 @@ class _Runner:
         return self.m
 
     def step(self, action: str) -> Machine:
-        """Take ``action``; bring the threads to life if a detached one needs it."""
+        """Take ``action`` (one ``enabled()`` offers now); bring the threads to life if
+        a detached one needs it."""
         try:
-            self.m.step(action)
+            self.m.take(action)
         except NeedsLiveThread as miss:
             self.revive(miss)
         return self.m
@@ -361,7 +362,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
         restore(m, snap)
         if alt:
             try:
-                m.step(alt)
+                m.take(alt)
             except NeedsLiveThread as miss:
                 m = run.revive(miss)
             stats.steps += 1
@@ -394,7 +395,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 # (a switch preempts only a thread that could still run).
                 first = enabled[0]
                 try:
-                    m.step(first)
+                    m.take(first)
                 except NeedsLiveThread as miss:
                     m = run.revive(miss)
                 stats.steps += 1
@@ -410,25 +411,31 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 if not ordered:
                     break  # every action here is covered by an equivalent order elsewhere
             if len(ordered) > 1 or sleep:
-                prints = run.footprints(m, k, (*ordered, *sleep)) if reduce else {}
-                done, branches = list(sleep), []
-                for i, other in enumerate(ordered):
-                    if i > 0:
-                        if m.preemptions + (other in costly) <= bound:
-                            if done:
-                                fp = prints[other]
-                                asleep = frozenset(b for b in done if independent(prints[b], fp))
+                if reduce:
+                    prints = run.footprints(m, k, (*ordered, *sleep))
+                    done, branches = list(sleep), []
+                    for i, other in enumerate(ordered):
+                        if i > 0:
+                            if m.preemptions + (other in costly) <= bound:
+                                if done:
+                                    fp = prints[other]
+                                    asleep = frozenset(b for b in done
+                                                       if independent(prints[b], fp))
+                                else:
+                                    asleep = _NONE
+                                branches.append((other, asleep))
                             else:
-                                asleep = _NONE
-                            branches.append((other, asleep))
-                        else:
-                            stats.pruned_by_bound += 1
-                    if reduce:
+                                stats.pruned_by_bound += 1
                         done.append(other)
+                else:  # no sleep sets: every later action is a branch, within the bound
+                    room = bound - m.preemptions
+                    branches = [(other, _NONE) for other in ordered[1:]
+                                if (other in costly) <= room]
+                    stats.pruned_by_bound += len(ordered) - 1 - len(branches)
                 if branches:  # explored in order, after this path
                     snap, depth = save(m, k), len(schedule)
-                    pending.extend((snap, schedule, depth, other, asleep)
-                                   for other, asleep in reversed(branches))
+                    pending += [(snap, schedule, depth, other, asleep)
+                                for other, asleep in reversed(branches)]
                     if split:
                         _continuation(pending, snap, schedule, depth, m, ordered[0], costly,
                                       bound, stats, sleep, prints if reduce else None)
@@ -441,7 +448,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 fp = prints[first]
                 sleep = frozenset(b for b in sleep if independent(prints[b], fp))
             try:
-                m.step(first)
+                m.take(first)
             except NeedsLiveThread as miss:
                 m = run.revive(miss)
             stats.steps += 1

@@ -220,6 +220,19 @@ class Machine:
             self._step_other(action)
         return None
 
+    def take(self, action: str) -> None:
+        """Perform an action that ``enabled()`` has just offered, without asking
+        again whether it is possible: the explorer's step (untraced)."""
+        if self.tracing:
+            self._traced_step(action)
+            return
+        self.steps += 1
+        t = self.by_name.get(action)
+        if t is not None:
+            self._run_thread(t, action)
+        else:
+            self._step_other(action)
+
     def replay(self, actions: list[str]) -> None:
         """Take ``actions`` one after another (untraced): the explorer's re-execution."""
         if self.tracing:
@@ -262,6 +275,12 @@ class Machine:
         if op is None or t.wait is not None or op[0] in _MAY_BLOCK and not self._ready(t, op):
             raise ScheduleError(f"action {name!r} is not enabled now "
                                 f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
+        return self._run_thread(t, name)
+
+    def _run_thread(self, t: Thread, name: str) -> dict | None:
+        """Run thread ``t``'s op (it is possible now): the preemption it may be,
+        the op itself, and what the thread asks for next."""
+        op = t.op
         last = self.last[t.cpu]
         if last != name:
             if last is not None:
