@@ -61,8 +61,17 @@ for each run, and step by the memo the same way.
 Cheaper per state: the state key (``engine.snapshot.key``) is built once and
 is also the core of the snapshot; a visited state costs one hash; footprints
 are cached by what they depend on; with one thread per CPU the preemption
-checks are skipped (nothing can be preempted); and Python's cyclic garbage
-collector is kept off the state cache while a search runs (``_quiet_gc``).
+checks are skipped (nothing can be preempted); a state with one enabled
+action steps without branching bookkeeping; actions ``enabled()`` offered are
+taken without asking again (``Machine.take``); and Python's cyclic garbage
+collector is kept off the state cache while a search runs (``_quiet_gc``):
+machines hold no reference cycles, so a discarded one is freed at once and
+the young garbage is collected only after many rebuilds.
+
+Not made incremental: the state key. Pieces of it cached between steps would
+have to be invalidated by every op that changes them, and an op added later
+that forgets to would make the search silently unsound; the key is rebuilt
+whole for each state (about a fifth of a search's time).
 
 Both cores: ``workers=`` spreads random and PCT runs, or each pass of the
 dfs, over forked processes (``engine.parallel``, which says what stays the
