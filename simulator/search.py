@@ -56,7 +56,12 @@ class SearchResult:
         """One line in words: what was found, or what was verified and how far."""
         r = self.result
         where = f"{self.scenario} ({self.variant})"
-        cost = (f"{r.stats.states} states, {r.stats.schedules} schedules, "
+        states = f"{r.stats.states} states"
+        if r.workers > 1 and r.strategy == "dfs":
+            states += f" (counted by each of {r.workers} workers, overlap included)"
+        elif r.workers > 1:
+            states += f" ({r.workers} workers)"
+        cost = (f"{states}, {r.stats.schedules} schedules, "
                 f"{r.stats.steps} steps, {r.seconds:.2f} s")
         if r.found is not None:
             pre = r.found.preemptions
@@ -82,7 +87,7 @@ class SearchResult:
             "strategy": r.strategy, "verdict": r.label, "exhausted": r.exhausted,
             "bound": r.bound if r.strategy == "dfs" else None,
             "states": r.stats.states, "schedules": r.stats.schedules, "steps": r.stats.steps,
-            "seconds": round(r.seconds, 4), "summary": self.summary(),
+            "seconds": round(r.seconds, 4), "workers": r.workers, "summary": self.summary(),
             "counterexample": self.counterexample.to_json() if self.counterexample else None,
         }
         if r.verdicts:
@@ -98,8 +103,10 @@ def search(scenario: str, variant="buggy", params: dict | None = None, *,
            strategy: str = "dfs", bound: int | None = None, max_states: int = 500_000,
            runs_: int = 1000, seed: int = 0, memory_model: str | None = None,
            step_budget: int = 20_000, time_limit: float | None = None,
-           minimise: bool = True, stop_at_first: bool = True) -> SearchResult:
-    """Search one variant of a scenario for a bad run (untimed)."""
+           minimise: bool = True, stop_at_first: bool = True,
+           workers: int | str = 1) -> SearchResult:
+    """Search one variant of a scenario for a bad run (untimed); ``workers``
+    processes (or "auto") share the search (see ``engine.parallel``)."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     sc = scenarios.get(scenario)
@@ -112,7 +119,7 @@ def search(scenario: str, variant="buggy", params: dict | None = None, *,
 
     result = explore(factory, strategy, bound=bound, max_states=max_states, runs=runs_,
                      seed=seed, time_limit=time_limit, minimise_found=minimise,
-                     stop_at_first=stop_at_first)
+                     stop_at_first=stop_at_first, workers=workers)
     trace = None
     if result.found is not None:
         trace = runs.replay(result.found.schedule, scenario, variant, resolved,

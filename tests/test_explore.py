@@ -127,3 +127,39 @@ def test_the_reduction_keeps_a_lost_update_under_sequential_consistency():
 
     assert explore(factory).found is not None
     assert explore(factory, por=False).found is not None
+
+
+def _virtio_buggy():
+    from simulator import scenarios
+    return scenarios.get("virtio-barriers").machine("buggy")
+
+
+def test_minimisation_does_not_depend_on_the_clock(monkeypatch):
+    """The budget is replays and steps, never seconds: with a clock that jumps a
+    thousand seconds at every look, the same counterexample comes out."""
+    raw = search("virtio-barriers", "buggy", strategy="random", runs_=3000,
+                 minimise=False).result.found.schedule
+    calm = minimise(_virtio_buggy, raw, "stuck")
+    import time
+    now = [0.0]
+
+    def jumping():
+        now[0] += 1000.0
+        return now[0]
+
+    for name in ("monotonic", "perf_counter", "time"):
+        monkeypatch.setattr(time, name, jumping)
+    assert minimise(_virtio_buggy, raw, "stuck") == calm
+    assert len(calm) < len(raw)
+
+
+def test_minimisation_keeps_the_best_found_within_its_budget():
+    """A budget of a few replays stops early, always at the same schedule, which
+    still replays to the verdict."""
+    raw = search("virtio-barriers", "buggy", strategy="random", runs_=3000,
+                 minimise=False).result.found.schedule
+    few = minimise(_virtio_buggy, raw, "stuck", max_tries=5)
+    assert few == minimise(_virtio_buggy, raw, "stuck", max_tries=5)
+    assert runs.replay(few, "virtio-barriers", "buggy").verdict.kind == "stuck"
+    tiny = minimise(_virtio_buggy, raw, "stuck", max_steps=len(raw) // 2)
+    assert tiny == raw  # not one whole replay fits: nothing is changed

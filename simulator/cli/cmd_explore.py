@@ -20,6 +20,10 @@ def configure(p) -> None:
                    "(default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random/pct: seed")
     p.add_argument("--no-minimise", action="store_true", help="keep the counterexample as found")
+    p.add_argument("--workers", default="1",
+                   help="processes to share the search ('auto': the CPUs this process may "
+                        "use; default 1). random/pct give the same runs and counts; dfs the "
+                        "same verdict, its state count including what two workers both saw")
 
 
 def _validate(args) -> None:
@@ -42,7 +46,7 @@ def run(args) -> int:
     found = search(scenario, variant, params, strategy=args.strategy, bound=args.bound,
                    max_states=args.max_states, runs_=args.runs, seed=args.seed,
                    memory_model=args.memory, minimise=not args.no_minimise,
-                   stop_at_first=args.strategy == "dfs")
+                   stop_at_first=args.strategy == "dfs", workers=args.workers)
     if args.json:
         out = found.to_json()
         if args.strategy != "dfs":

@@ -61,13 +61,23 @@ for each run, and step by the memo the same way.
 Cheaper per state: the state key (``engine.snapshot.key``) is built once and
 is also the core of the snapshot; a visited state costs one hash; footprints
 are cached by what they depend on; with one thread per CPU the preemption
-checks are skipped (nothing can be preempted); and Python's cyclic garbage
-collector is kept off the state cache while a search runs (``_quiet_gc``).
+checks are skipped (nothing can be preempted); a state with one enabled
+action steps without branching bookkeeping; actions ``enabled()`` offered are
+taken without asking again (``Machine.take``); and Python's cyclic garbage
+collector is kept off the state cache while a search runs (``_quiet_gc``):
+machines hold no reference cycles, so a discarded one is freed at once and
+the young garbage is collected only after many rebuilds.
 
-Not done: spreading a search over both cores. On this machine class (two
-cores shared with other work) a second process would at best halve the wall
-time of long DFS proofs; a student's class defined in a notebook cannot be
-sent to another process, so a single-process search must remain anyway.
+Not made incremental: the state key. Pieces of it cached between steps would
+have to be invalidated by every op that changes them, and an op added later
+that forgets to would make the search silently unsound; the key is rebuilt
+whole for each state (about a fifth of a search's time).
+
+Both cores: ``workers=`` spreads random and PCT runs, or each pass of the
+dfs, over forked processes (``engine.parallel``, which says what stays the
+same and what is counted differently).
+
+Not done: partial-order reduction with several threads per CPU (bounded POR).
 """
 from __future__ import annotations
 
@@ -79,8 +89,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from simulator.engine import snapshot
-from simulator.engine.footprint import _FLUSHING, footprint, independent
+from simulator.engine.footprint import _FLUSHING, depends, footprint, independent
 from simulator.engine.machine import Machine, NeedsLiveThread, NondeterministicThread, ScheduleError
+from simulator.engine.ops import SEND_SIGNAL
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
 
@@ -124,7 +135,10 @@ class ExploreResult:
     minimised_from: int | None = None  # schedule length before minimisation
     verdicts: dict[str, int] = field(default_factory=dict)  # random/pct: runs per verdict
     engine: str = "memo"  # "memo" (snapshots + thread memo) or "replay" (re-execution)
-    note: str = ""  # why the search fell back to re-execution, if it did
+    note: str = ""  # why the search fell back to re-execution, or ran in one process
+    # Processes the search ran in. A dfs over several counts each worker's states
+    # (a state reached by two workers counts twice); walks count exactly as one.
+    workers: int = 1
 
     @property
     def label(self) -> str:
@@ -206,20 +220,29 @@ class _Runner:
         self.single = _one_thread_per_cpu(self.m)  # then nothing can ever be preempted
         self.prints: dict[tuple, tuple] = {}  # footprints by (action, op, store buffer)
         self.freeze = False  # may freeze survivors (set by the search under _quiet_gc)
+        self.tidied = 0  # rebuilds at the last tidy
 
     def footprints(self, m: Machine, k: tuple, actions) -> dict[str, tuple]:
-        """Each action's footprint, looked up by what it depends on: the thread's op
-        and, for ops that flush, its CPU's store buffer; a drain's oldest store."""
+        """Each action's footprint, looked up by what it depends on
+        (``footprint.depends``, written out here for speed: the thread's op and, for
+        ops that flush, its CPU's store buffer, for a signal its target's wait; a
+        drain's oldest store; the thread a timer wakes)."""
         cache, out, by_name = self.prints, {}, m.by_name
         for a in actions:
             t = by_name.get(a)
             if t is not None:
                 op = t.op
-                fk = (a, op, k[1][t.cpu] if k[1] and op[0] in _FLUSHING else None)
+                kind = op[0]
+                if kind == SEND_SIGNAL:
+                    fk = depends(m, a)
+                else:
+                    fk = (a, op, k[1][t.cpu] if k[1] and kind in _FLUSHING else None)
             elif a[0] == "d":
                 fk = (a, m.memory.buffers[int(a[9:])][0][0])
-            else:
+            elif a[0] == "f":
                 fk = (a, m.timers[a[5:]][0])
+            else:
+                fk = depends(m, a)
             fp = cache.get(fk)
             if fp is None:
                 fp = cache[fk] = footprint(m, a)
@@ -233,8 +256,17 @@ class _Runner:
         return m
 
     def tidy(self) -> None:
-        """Collect the young garbage (rebuilt machines hold cycles), freeze the rest."""
-        gc.collect(0)
+        """Now and then: freeze what survives, so that no later collection walks the
+        visited states again; first collect the young garbage once a thousand machines
+        have been rebuilt since the last collection. A machine holds no reference
+        cycle of its own, so one discarded is freed at once; a model's objects
+        might hold cycles, which this frees. (Collecting walks every object made
+        since the last freeze, most of them state keys: a tenth of a long search's
+        time when it was done every time.)"""
+        rebuilt = self.stats.rebuilds - self.tidied
+        if rebuilt >= 1000 or rebuilt < 0:  # < 0: a new pass counts afresh
+            gc.collect(0)
+            self.tidied = self.stats.rebuilds
         if self.freeze:
             gc.freeze()
 
@@ -285,9 +317,10 @@ class _Runner:
         return self.m
 
     def step(self, action: str) -> Machine:
-        """Take ``action``; bring the threads to life if a detached one needs it."""
+        """Take ``action`` (one ``enabled()`` offers now); bring the threads to life if
+        a detached one needs it."""
         try:
-            self.m.step(action)
+            self.m.take(action)
         except NeedsLiveThread as miss:
             self.revive(miss)
         return self.m
@@ -311,24 +344,36 @@ class _Runner:
 
 # -------------------------------------------------------------------- dfs
 def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
-         deadline: float | None, reduce: bool) -> Found | None:
+         deadline: float | None, reduce: bool, pending: list[tuple] | None = None,
+         visited: dict | None = None, split: bool = False) -> Found | None:
     """One depth-first pass with at most ``bound`` preemptions per path.
 
     With ``reduce``, sleep sets (Godefroid 1996) skip orders of independent
     actions; the state cache then remembers each state's sleep set and prunes a
     revisit only if that set is no larger than the current one.
+
+    For a search spread over processes (``engine.parallel``): the pass may start
+    from given ``pending`` branches and a ``visited`` cache kept across calls; with
+    ``split``, it stops at the first state with more than one branch to take and
+    leaves every branch from there in ``pending``, the path's own continuation last.
     """
     run.stats = stats
-    key_of, save, single = snapshot.key, snapshot.save, run.single
-    visited: dict[tuple, list] = {}
+    key_of, save, restore, single = snapshot.key, snapshot.save, snapshot.restore, run.single
+    if visited is None:
+        visited = {}
     visit, fresh = visited.setdefault, [0, _NONE]
-    pending: list[tuple] = [(run.root, [], 0, "", _NONE)]
+    if pending is None:
+        pending = [(run.root, [], 0, "", _NONE)]
     while pending:
         snap, sched_ref, depth, alt, sleep = pending.pop()
         schedule = sched_ref[:depth]
-        m = run.restore(snap)
+        m = run.m
+        restore(m, snap)
         if alt:
-            m = run.step(alt)
+            try:
+                m.take(alt)
+            except NeedsLiveThread as miss:
+                m = run.revive(miss)
             stats.steps += 1
             schedule.append(alt)
         stats.schedules += 1
@@ -354,6 +399,17 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             if stats.states >= max_states or (deadline and time.monotonic() > deadline):
                 stats.hit_state_limit = True
                 return None
+            if len(enabled) == 1 and not sleep:
+                # One thing can happen: nothing to branch on, and it preempts nobody
+                # (a switch preempts only a thread that could still run).
+                first = enabled[0]
+                try:
+                    m.take(first)
+                except NeedsLiveThread as miss:
+                    m = run.revive(miss)
+                stats.steps += 1
+                schedule.append(first)
+                continue
             costly = _NONE if single else _costly(m, enabled)
             ordered = enabled
             if costly:
@@ -364,25 +420,35 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 if not ordered:
                     break  # every action here is covered by an equivalent order elsewhere
             if len(ordered) > 1 or sleep:
-                prints = run.footprints(m, k, (*ordered, *sleep)) if reduce else {}
-                done, branches = list(sleep), []
-                for i, other in enumerate(ordered):
-                    if i > 0:
-                        if m.preemptions + (other in costly) <= bound:
-                            if done:
-                                fp = prints[other]
-                                asleep = frozenset(b for b in done if independent(prints[b], fp))
+                if reduce:
+                    prints = run.footprints(m, k, (*ordered, *sleep))
+                    done, branches = list(sleep), []
+                    for i, other in enumerate(ordered):
+                        if i > 0:
+                            if m.preemptions + (other in costly) <= bound:
+                                if done:
+                                    fp = prints[other]
+                                    asleep = frozenset(b for b in done
+                                                       if independent(prints[b], fp))
+                                else:
+                                    asleep = _NONE
+                                branches.append((other, asleep))
                             else:
-                                asleep = _NONE
-                            branches.append((other, asleep))
-                        else:
-                            stats.pruned_by_bound += 1
-                    if reduce:
+                                stats.pruned_by_bound += 1
                         done.append(other)
+                else:  # no sleep sets: every later action is a branch, within the bound
+                    room = bound - m.preemptions
+                    branches = [(other, _NONE) for other in ordered[1:]
+                                if (other in costly) <= room]
+                    stats.pruned_by_bound += len(ordered) - 1 - len(branches)
                 if branches:  # explored in order, after this path
                     snap, depth = save(m, k), len(schedule)
-                    pending.extend((snap, schedule, depth, other, asleep)
-                                   for other, asleep in reversed(branches))
+                    pending += [(snap, schedule, depth, other, asleep)
+                                for other, asleep in reversed(branches)]
+                    if split:
+                        _continuation(pending, snap, schedule, depth, m, ordered[0], costly,
+                                      bound, stats, sleep, prints if reduce else None)
+                        return None
             first = ordered[0]
             if first in costly and m.preemptions + 1 > bound:
                 stats.pruned_by_bound += 1
@@ -390,14 +456,29 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             if reduce and sleep:
                 fp = prints[first]
                 sleep = frozenset(b for b in sleep if independent(prints[b], fp))
-            m = run.step(first)
+            try:
+                m.take(first)
+            except NeedsLiveThread as miss:
+                m = run.revive(miss)
             stats.steps += 1
             schedule.append(first)
     return None
 
 
+def _continuation(pending: list, snap, schedule: list[str], depth: int, m: Machine, first: str,
+                  costly, bound: int, stats: Stats, sleep, prints: dict | None) -> None:
+    """The path's own next step as a pending branch, as ``_dfs`` would take it."""
+    if first in costly and m.preemptions + 1 > bound:
+        stats.pruned_by_bound += 1
+        return
+    if prints is not None and sleep:
+        fp = prints[first]
+        sleep = frozenset(b for b in sleep if independent(prints[b], fp))
+    pending.append((snap, schedule, depth, first, sleep))
+
+
 def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,
-        time_limit: float | None = None, por: bool = True) -> ExploreResult:
+        time_limit: float | None = None, por: bool = True, workers: int = 1) -> ExploreResult:
     """Iterative preemption bounding: bound 0, 1, ... up to ``bound`` (None: until
     the space is exhausted), stopping at the first bad run.
 
@@ -406,24 +487,31 @@ def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,
     the deadlocks and end states the verdicts look at. Otherwise the search is
     plain, so the preemption bound keeps its exact meaning. ``time_limit`` is
     only a guard against a search that would not end: the budget is
-    ``max_states``."""
+    ``max_states``. With ``workers`` > 1 each pass is split over that many
+    processes (``engine.parallel``)."""
     _check_dfs_args(bound, max_states)
     start = time.monotonic()
     deadline = start + time_limit if time_limit else None
     with _quiet_gc() as freeze:
         run = _Runner(factory)
         run.freeze = freeze
-        return _bounding(run, bound, max_states, start, deadline, por)
+        return _bounding(run, bound, max_states, start, deadline, por, workers)
 
 
 def _bounding(run: _Runner, bound: int | None, max_states: int, start: float,
-              deadline: float | None, por: bool) -> ExploreResult:
+              deadline: float | None, por: bool, workers: int = 1) -> ExploreResult:
     total = Stats()
     reduce = por and run.single
     b = 0
     while True:
         stats = Stats()
-        found = _dfs(run, b, stats, max_states - total.states, deadline, reduce)
+        if workers > 1:
+            from simulator.engine import parallel
+
+            found = parallel.dfs_pass(run, b, stats, max_states - total.states, deadline,
+                                      reduce, workers)
+        else:
+            found = _dfs(run, b, stats, max_states - total.states, deadline, reduce)
         total.states += stats.states
         total.schedules += stats.schedules
         total.steps += stats.steps
@@ -434,7 +522,8 @@ def _bounding(run: _Runner, bound: int | None, max_states: int, start: float,
         if done or (bound is not None and b >= bound):
             total.memo = run.memo_size()
             exhausted = found is None and not stats.hit_state_limit and stats.pruned_by_bound == 0
-            return ExploreResult("dfs", b, exhausted, total, time.monotonic() - start, found)
+            return ExploreResult("dfs", b, exhausted, total, time.monotonic() - start, found,
+                                 workers=workers)
         b += 1
 
 
@@ -480,21 +569,23 @@ class _PctChooser:
 
 
 def random_walks(factory: Factory, runs: int = 1000, seed: int = 0,
-                 time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
+                 time_limit: float | None = None, stop_at_first: bool = True,
+                 workers: int = 1) -> ExploreResult:
     """``runs`` seeded random runs; the first bad one is the counterexample."""
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}")
     return _walks("random", factory, range(runs), time_limit, stop_at_first,
-                  _random_chooser(seed))
+                  _random_chooser(seed), workers)
 
 
 def pct(factory: Factory, runs: int = 1000, depth: int = 3, seed: int = 0,
-        time_limit: float | None = None, stop_at_first: bool = True) -> ExploreResult:
+        time_limit: float | None = None, stop_at_first: bool = True,
+        workers: int = 1) -> ExploreResult:
     """PCT: per run, random agent priorities and ``depth - 1`` priority change points."""
     if runs < 1 or depth < 1:
         raise UsageError("pct needs runs >= 1 and depth >= 1")
     return _walks("pct", factory, range(runs), time_limit, stop_at_first,
-                  _pct_chooser(seed, depth, pct_horizon(factory)))
+                  _pct_chooser(seed, depth, pct_horizon(factory)), workers)
 
 
 def pct_horizon(factory: Factory) -> int:
@@ -522,16 +613,40 @@ class _pct_chooser:  # noqa: N801 - a picklable factory of choosers
 
 
 def _walks(name: str, factory: Factory, indices, time_limit: float | None,
-           stop_at_first: bool, chooser_for: Callable[[int], Callable]) -> ExploreResult:
+           stop_at_first: bool, chooser_for: Callable[[int], Callable],
+           workers: int = 1) -> ExploreResult:
     """Independent runs from the initial state; every run's verdict is counted, the
-    first bad one kept."""
+    first bad one kept. Run ``i`` is chosen by ``chooser_for(i)`` alone, so runs can
+    be shared out among ``workers`` processes and give the same result."""
     start = time.monotonic()
     with _quiet_gc() as freeze:
         run = _Runner(factory)
         run.freeze = freeze
-        result = _walk_all(run, name, indices, start, time_limit, stop_at_first, chooser_for)
+        if workers > 1:
+            from simulator.engine import parallel
+
+            result = parallel.walks(run, name, indices, start, time_limit, stop_at_first,
+                                    chooser_for, workers)
+        else:
+            result = _walk_all(run, name, indices, start, time_limit, stop_at_first,
+                               chooser_for)
     result.seconds = time.monotonic() - start
     return result
+
+
+def _walk_one(run: _Runner, choose: Callable) -> tuple[list[str], Verdict, tuple, int]:
+    """One run from the initial state: its schedule, verdict, end state and preemptions."""
+    m = run.restore(run.root)
+    schedule: list[str] = []
+    run.stats.schedules += 1
+    if not run.stats.schedules & 0x3FFF:
+        run.tidy()
+    while enabled := m.enabled():
+        action = choose(m, enabled)
+        m = run.step(action)
+        schedule.append(action)
+    k = snapshot.key(m)
+    return schedule, run.verdict(m, k), k, m.preemptions
 
 
 def _walk_all(run: _Runner, name: str, indices, start: float, time_limit: float | None,
@@ -540,24 +655,13 @@ def _walk_all(run: _Runner, name: str, indices, start: float, time_limit: float 
     result = ExploreResult(name, None, False, stats, 0.0)
     seen: set[tuple] = set()
     for i in indices:
-        choose = chooser_for(i)
-        m = run.restore(run.root)
-        schedule: list[str] = []
-        stats.schedules += 1
-        if not stats.schedules & 0x3FFF:
-            run.tidy()
-        while enabled := m.enabled():
-            action = choose(m, enabled)
-            m = run.step(action)
-            schedule.append(action)
+        schedule, verdict, k, preemptions = _walk_one(run, chooser_for(i))
         stats.steps += len(schedule)
-        k = snapshot.key(m)
         seen.add(k)
         stats.states = len(seen)
-        verdict = run.verdict(m, k)
         result.verdicts[verdict.kind] = result.verdicts.get(verdict.kind, 0) + 1
         if verdict.bad and result.found is None:
-            result.found = Found(schedule, verdict, m.preemptions)
+            result.found = Found(schedule, verdict, preemptions)
             if stop_at_first:
                 break
         if time_limit and time.monotonic() - start > time_limit:
@@ -579,19 +683,26 @@ def _sticky_completion(m: Machine, enabled: list[str]) -> str:
     return enabled[0]
 
 
-def _lenient(factory: Factory, wish: list[str]) -> tuple[list[str], Verdict | None]:
-    """Follow ``wish`` where possible (skip actions not enabled), then complete."""
+def _lenient(factory: Factory, wish: list[str],
+             budget: int) -> tuple[list[str], Verdict | None, int]:
+    """Follow ``wish`` where possible (skip actions not enabled), then complete.
+    Returns the schedule taken, its verdict (None if ``budget`` steps ran out
+    first) and the machine steps spent."""
     m = factory()
     schedule: list[str] = []
     for action in wish:
+        if len(schedule) >= budget:
+            return schedule, None, len(schedule)
         if action in m.enabled():
             m.step(action)
             schedule.append(action)
     while enabled := m.enabled():
+        if len(schedule) >= budget:
+            return schedule, None, len(schedule)
         action = _sticky_completion(m, enabled)
         m.step(action)
         schedule.append(action)
-    return schedule, m.verdict()
+    return schedule, m.verdict(), len(schedule)
 
 
 def switches(schedule: list[str]) -> int:
@@ -600,38 +711,46 @@ def switches(schedule: list[str]) -> int:
     return sum(1 for x, y in zip(threads, threads[1:], strict=False) if x != y)
 
 
+MINIMISE_TRIES = 2000
+MINIMISE_STEPS = 1_000_000
+
+
 def minimise(factory: Factory, schedule: list[str], kind: str,
-             max_tries: int = 2000, time_limit: float = 10.0) -> list[str]:
+             max_tries: int = MINIMISE_TRIES, max_steps: int = MINIMISE_STEPS) -> list[str]:
     """Shrink a bad schedule while it keeps ending in ``kind``: drop chunks and
     single actions (needless drains, steps the completion would take anyway).
-    Stops after ``max_tries`` replays or ``time_limit`` seconds, keeping the best
-    found so far; a run that only ran out of steps (``limit``) is left as it is."""
+
+    Deterministic: the budget is ``max_tries`` replays and ``max_steps`` machine
+    steps in all (each replay also stops at the machine's own step budget), never
+    time, so the same counterexample comes out on any machine. When the budget
+    is spent the best schedule found so far is kept. A run that only ran out of
+    steps (``limit``) is left as it is."""
     best = list(schedule)
     if kind == "limit":
         return best
-    tries = 0
-    deadline = time.monotonic() + time_limit
+    tries = steps = 0
 
     def attempt(wish: list[str]) -> bool:
-        nonlocal best, tries
+        nonlocal best, tries, steps
         tries += 1
-        if time.monotonic() > deadline:
-            tries = max_tries
-            return False
         try:
-            got, verdict = _lenient(factory, wish)
+            got, verdict, spent = _lenient(factory, wish, max_steps - steps)
         except ScheduleError:
             return False
+        steps += spent
         better = (len(got), switches(got)) < (len(best), switches(best))
         if verdict is not None and verdict.kind == kind and better:
             best = got
             return True
         return False
 
+    def more() -> bool:
+        return tries < max_tries and steps < max_steps
+
     chunk = max(1, len(best) // 2)
-    while chunk >= 1 and tries < max_tries:
+    while chunk >= 1 and more():
         i = 0
-        while i < len(best) and tries < max_tries:
+        while i < len(best) and more():
             if not attempt(best[:i] + best[i + chunk:]):
                 i += chunk
         chunk //= 2
@@ -642,21 +761,32 @@ def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None
             max_states: int = 500_000, runs: int = 1000, seed: int = 0, depth: int = 3,
             time_limit: float | None = None, minimise_found: bool = True,
             por: bool = True, stop_at_first: bool = True,
-            engine: str = "memo") -> ExploreResult:
+            engine: str = "memo", workers: int | str = 1) -> ExploreResult:
     """Search ``factory``'s machine with ``strategy``; minimise any bad run found.
 
     ``engine="replay"`` runs the re-executing explorer instead (the oracle of
     the equivalence tests); the memo engine falls back to it by itself when a
-    thread turns out not to be a function of the results it received."""
+    thread turns out not to be a function of the results it received.
+
+    ``workers`` (a number, or ``"auto"``: the CPUs this process may use) spreads
+    the search over processes (``engine.parallel``): random and PCT runs give
+    the same runs and counts as in one process; a dfs gives the same verdict,
+    with state counts that include what two workers both visited. Inside a
+    Jupyter kernel, or where processes cannot be forked, the search stays in
+    one process and ``note`` says so."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     if engine not in ENGINES:
         raise UsageError(f"unknown explorer engine {engine!r} (choose {', '.join(ENGINES)})")
+    from simulator.engine import parallel
+
+    workers, why_one = parallel.resolve_workers(workers)
     result = None
     if engine == "memo":
         try:
             result = _search(factory, strategy, bound, max_states, runs, seed, depth,
-                             time_limit, por, stop_at_first)
+                             time_limit, por, stop_at_first, workers)
+            result.note = why_one
         except NondeterministicThread as exc:
             note = f"re-executing every branch: {exc}"
     if result is None:
@@ -679,9 +809,9 @@ def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None
 
 
 def _search(factory: Factory, strategy: str, bound, max_states, runs, seed, depth,
-            time_limit, por, stop_at_first) -> ExploreResult:
+            time_limit, por, stop_at_first, workers) -> ExploreResult:
     if strategy == "dfs":
-        return dfs(factory, bound, max_states, time_limit, por)
+        return dfs(factory, bound, max_states, time_limit, por, workers)
     if strategy == "random":
-        return random_walks(factory, runs, seed, time_limit, stop_at_first)
-    return pct(factory, runs, depth, seed, time_limit, stop_at_first)
+        return random_walks(factory, runs, seed, time_limit, stop_at_first, workers)
+    return pct(factory, runs, depth, seed, time_limit, stop_at_first, workers)

@@ -37,7 +37,7 @@ def _replay(factory: Factory, prefix: list[str], stats: Stats) -> Machine:
 
 
 def _state_key(m: Machine) -> tuple:
-    return (m.key(), tuple(m.last))
+    return (m.key(), tuple(m.last), m.failure)
 
 
 # -------------------------------------------------------------------- dfs

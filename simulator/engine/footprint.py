@@ -13,8 +13,15 @@ Footprints are conservative (when in doubt, dependent):
 - mfence, locked ops and lock primitives flush the buffer: they write memory
   for every buffered cell and ``("drainq", cpu)``;
 - locks, condition variables, rwlocks, timers and threads are objects that
-  every op on them writes;
-- a failed ``check`` ends the run, so a ``check`` depends on everything.
+  every op on them writes; a signal writes its target thread and, when it
+  interrupts a ``cv_wait_sig``, that condition variable's queue;
+- a failed ``check`` ends the run, so a ``check`` depends on everything;
+- **an op kind, or an action, not listed here depends on everything**: a new op
+  is never taken for independent until someone says what it touches.
+
+``depends(m, action)`` names everything ``footprint`` reads of the machine, so
+the explorer may cache a footprint under it; a footprint that reads more must
+say so there.
 """
 from __future__ import annotations
 
@@ -22,8 +29,12 @@ from simulator.engine import ops as O
 from simulator.engine.machine import Machine
 
 EVERYTHING = ("everything",)
+_EVERYTHING = (frozenset(), frozenset({EVERYTHING}))
 _FLUSHING = {O.FENCE, O.LOCK, O.UNLOCK, O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE,
              O.CV_SIGNAL, O.CV_BROADCAST, O.RW_ENTER, O.RW_EXIT, O.RW_WRITER_WAIT} | O.ATOMICS
+# Every op kind whose footprint is spelled out below; any other is dependent on everything.
+KNOWN = frozenset({O.LOAD, O.STORE, O.HALT, O.SEND_SIGNAL, O.SLEEP, O.NOTE, O.CHECK}
+                  | _FLUSHING)
 
 
 def footprint(m: Machine, action: str) -> tuple[frozenset, frozenset]:
@@ -35,7 +46,9 @@ def footprint(m: Machine, action: str) -> tuple[frozenset, frozenset]:
     if action.startswith("fire:"):
         tname = m.timers[action[5:]][0]
         return frozenset(), frozenset({("timer", action[5:]), ("thread", tname)})
-    t = m.by_name[action]
+    t = m.by_name.get(action)
+    if t is None or t.op is None or t.op[0] not in KNOWN or t.op[0] == O.CHECK:
+        return _EVERYTHING
     op = t.op
     kind, cpu = op[0], t.cpu
     reads: set = set()
@@ -52,6 +65,9 @@ def footprint(m: Machine, action: str) -> tuple[frozenset, frozenset]:
         reads.add(("mem", op[2]))
     elif kind == O.SEND_SIGNAL:
         writes.add(("thread", op[2]))
+        wait = _target_wait(m, op)
+        if wait is not None and wait[0] == "cv":  # it takes the target off the cv's queue
+            writes.add(("sync", wait[1]))
     elif kind == O.SLEEP:
         writes.add(("timer", op[2] or f"{t.name}.sleep"))
     if kind in _FLUSHING:
@@ -64,6 +80,35 @@ def footprint(m: Machine, action: str) -> tuple[frozenset, frozenset]:
             if kind in (O.CV_WAIT, O.CV_WAIT_SIG, O.CV_REACQUIRE):
                 writes.add(("sync", op[3]))
     return frozenset(reads), frozenset(writes)
+
+
+def _target_wait(m: Machine, op: tuple):
+    target = m.by_name.get(op[2])
+    return None if target is None else target.wait
+
+
+def depends(m: Machine, action: str) -> tuple:
+    """What ``footprint(m, action)`` reads of the machine, as a hashable name: the
+    thread's op, its CPU's store buffer for an op that flushes it, a signal's
+    target's wait; a drain's oldest store; the thread a timer wakes."""
+    t = m.by_name.get(action)
+    if t is not None:
+        op = t.op
+        if op is None:
+            return (action, None)
+        kind = op[0]
+        if kind in _FLUSHING:
+            return (action, op, tuple(m.memory.buffer(t.cpu)))
+        if kind == O.STORE:
+            return (action, op, m.memory.buffered)
+        if kind == O.SEND_SIGNAL:
+            return (action, op, _target_wait(m, op))
+        return (action, op)
+    if action.startswith("drain:"):
+        return (action, m.memory.buffer(int(action[9:]))[0][0])
+    if action.startswith("fire:"):
+        return (action, m.timers[action[5:]][0])
+    return (action,)
 
 
 def independent(a: tuple[frozenset, frozenset], b: tuple[frozenset, frozenset]) -> bool:

@@ -12,6 +12,31 @@ An *action* is a short string naming one thing that can happen next:
 ``enabled()`` lists the actions possible now, ``step(action)`` performs one,
 ``fingerprint()`` names the state, and ``verdict()`` says how the run ended.
 The Machine is plain Python and knows nothing of time; ``engine.clock`` adds it.
+
+What is state. ``LAYOUT`` (at the end of this module) declares, for the
+Machine and every object it holds (threads, memory, mutexes, condition
+variables, rwlocks), what each attribute is:
+
+- ``STATE``: a step may change it. ``engine.snapshot`` saves and restores it
+  and its ``key`` names it: two states with the same key must behave alike.
+- ``COUNT``: a step changes it, but it measures the path, not the state (steps
+  taken, preemptions): saved and restored, left out of the key on purpose.
+- ``PARTS``: a fixed collection of engine objects (the threads, the memory)
+  whose own layout says what in them is state.
+- ``CONFIG``: fixed when the machine is built; no step changes it.
+- ``MODEL``: the scenario's Python objects (its threads' local state, which the
+  explorer names by each thread's received-results hash, ``Thread.hist``).
+- ``OUTSIDE``: kept by a driver the explorer never uses (the timed clock, the
+  trace); ``EXPLORER``: the explorer's own bookkeeping of a thread's generator.
+
+The rule for adding engine state (a new attribute, a new lock kind, a new op
+that changes something): declare it in ``LAYOUT``; if it is ``STATE``, add it
+to ``snapshot.key``, ``snapshot.save`` and ``snapshot.restore``; if it is a new
+op, give it a footprint in ``engine.footprint`` (an op kind the footprints do
+not know is dependent on everything, which is sound but prunes nothing).
+tests/test_engine_state.py fails for an attribute that is not declared, for
+configuration that a step changes, for state that the key does not tell apart
+or a restore does not bring back, on every registered scenario.
 """
 from __future__ import annotations
 
@@ -20,7 +45,7 @@ from typing import Any
 
 from simulator.engine import ops as O
 from simulator.engine import outcome, pictures
-from simulator.engine.memory import ModelError, make_memory
+from simulator.engine.memory import ModelError, SequentialMemory, TsoMemory, make_memory
 from simulator.engine.sync import CondVar, Mutex, RwLock
 from simulator.engine.verdict import STUCK, Verdict
 from simulator.errors import UsageError
@@ -121,20 +146,6 @@ class Machine:
         self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
         self.preemptions = 0
         self._drain_names = [f"drain:cpu{c}" for c in range(cpus)]
-        self._handlers = {
-            O.LOAD: self._do_load, O.STORE: self._do_store, O.FENCE: self._do_fence,
-            O.CAS: self._do_atomic, O.SWAP: self._do_atomic, O.FETCH_OR: self._do_atomic,
-            O.FETCH_AND: self._do_atomic, O.FETCH_ADD: self._do_atomic,
-            O.LOCK: self._do_lock, O.UNLOCK: self._do_unlock,
-            O.CV_WAIT: self._do_cv_wait, O.CV_WAIT_SIG: self._do_cv_wait,
-            O.CV_REACQUIRE: self._do_cv_reacquire,
-            O.CV_SIGNAL: self._do_cv_wake, O.CV_BROADCAST: self._do_cv_wake,
-            O.RW_ENTER: self._do_rw_enter, O.RW_EXIT: self._do_rw_exit,
-            O.RW_WRITER_WAIT: self._do_rw_writer_wait,
-            O.SLEEP: self._do_sleep, O.HALT: self._do_halt,
-            O.SEND_SIGNAL: self._do_send_signal, O.SIGNAL_PROCESS: self._do_signal_process,
-            O.NOTE: self._do_note, O.CHECK: self._do_check,
-        }
 
     # ------------------------------------------------------------------ set-up
     def add_thread(self, name: str, cpu: int, program: Program, daemon: bool = False) -> Thread:
@@ -215,6 +226,19 @@ class Machine:
             self._step_other(action)
         return None
 
+    def take(self, action: str) -> None:
+        """Perform an action that ``enabled()`` has just offered, without asking
+        again whether it is possible: the explorer's step (untraced)."""
+        if self.tracing:
+            self._traced_step(action)
+            return
+        self.steps += 1
+        t = self.by_name.get(action)
+        if t is not None:
+            self._run_thread(t, action)
+        else:
+            self._step_other(action)
+
     def replay(self, actions: list[str]) -> None:
         """Take ``actions`` one after another (untraced): the explorer's re-execution."""
         if self.tracing:
@@ -261,6 +285,12 @@ class Machine:
         if op is None or t.wait is not None or op[0] in _MAY_BLOCK and not self._ready(t, op):
             raise ScheduleError(f"action {name!r} is not enabled now "
                                 f"(enabled: {', '.join(self.enabled()) or 'nothing'})")
+        return self._run_thread(t, name)
+
+    def _run_thread(self, t: Thread, name: str) -> dict | None:
+        """Run thread ``t``'s op (it is possible now): the preemption it may be,
+        the op itself, and what the thread asks for next."""
+        op = t.op
         last = self.last[t.cpu]
         if last != name:
             if last is not None:
@@ -269,7 +299,7 @@ class Machine:
                     self.preemptions += 1
             self.last[t.cpu] = name
         try:
-            result = self._handlers[op[0]](t, op)
+            result = self._handlers[op[0]](self, t, op)
         except ModelError as exc:
             self.failure = f"{name}: {exc}"
             result = None
@@ -281,8 +311,10 @@ class Machine:
         return rec
 
     def _step_drain(self, action: str) -> dict | None:
-        cpu = int(action[len("drain:cpu"):]) if action[len("drain:cpu"):].isdigit() else -1
-        if cpu not in self.memory.buffered_cpus():
+        digits = action[9:]  # after "drain:cpu"
+        cpu = int(digits) if digits.isdigit() and action.startswith("drain:cpu") else -1
+        mem = self.memory
+        if not (mem.buffered and 0 <= cpu < self.cpus and mem.buffers[cpu]):
             raise ScheduleError(f"action {action!r} is not enabled now "
                                 "(that store buffer is empty)")
         addr, value = self.memory.drain(cpu)
@@ -528,3 +560,62 @@ class Machine:
     def snapshot(self) -> dict:
         """The state as a person reads it: memory, each CPU's view, locks, threads."""
         return pictures.snapshot(self)
+
+
+# Each op kind's handler. Kept on the class, not built per machine: a table of
+# bound methods would tie every machine into a reference cycle, which only the
+# cyclic garbage collector could free (the explorer discards machines by the
+# thousand and keeps that collector off while it searches).
+Machine._handlers = {
+    O.LOAD: Machine._do_load, O.STORE: Machine._do_store, O.FENCE: Machine._do_fence,
+    O.CAS: Machine._do_atomic, O.SWAP: Machine._do_atomic, O.FETCH_OR: Machine._do_atomic,
+    O.FETCH_AND: Machine._do_atomic, O.FETCH_ADD: Machine._do_atomic,
+    O.LOCK: Machine._do_lock, O.UNLOCK: Machine._do_unlock,
+    O.CV_WAIT: Machine._do_cv_wait, O.CV_WAIT_SIG: Machine._do_cv_wait,
+    O.CV_REACQUIRE: Machine._do_cv_reacquire,
+    O.CV_SIGNAL: Machine._do_cv_wake, O.CV_BROADCAST: Machine._do_cv_wake,
+    O.RW_ENTER: Machine._do_rw_enter, O.RW_EXIT: Machine._do_rw_exit,
+    O.RW_WRITER_WAIT: Machine._do_rw_writer_wait,
+    O.SLEEP: Machine._do_sleep, O.HALT: Machine._do_halt,
+    O.SEND_SIGNAL: Machine._do_send_signal, O.SIGNAL_PROCESS: Machine._do_signal_process,
+    O.NOTE: Machine._do_note, O.CHECK: Machine._do_check,
+}
+
+
+# ------------------------------------------------------------ what is state
+STATE = "state"  # a step may change it: snapshotted and keyed
+COUNT = "count"  # changed by steps, measures the path: snapshotted, not keyed
+PARTS = "parts"  # a fixed collection of engine objects with layouts of their own
+CONFIG = "config"  # set when the machine is built; no step changes it
+MODEL = "model"  # the scenario's Python objects: thread-local, named by Thread.hist
+OUTSIDE = "outside"  # kept by a driver the explorer never uses (timed clock, trace)
+EXPLORER = "explorer"  # the explorer's bookkeeping of a thread's generator
+
+LAYOUT: dict[type, dict[str, str]] = {
+    Machine: {
+        "memory": PARTS, "threads": PARTS,
+        "mutexes": STATE, "cvs": STATE, "rwlocks": STATE,  # name -> lock, made on first use
+        "timers": STATE,  # armed timers, in the order they were armed (fire: actions' order)
+        "last": STATE,  # the thread each CPU ran last: what a switch preempts
+        "failure": STATE,  # a failed check or a crash ends the run
+        "steps": COUNT, "preemptions": COUNT,
+        "cpus": CONFIG, "by_name": CONFIG, "tracing": CONFIG, "step_budget": CONFIG,
+        "check_property": CONFIG, "nudge_fn": CONFIG, "nudge_wakes": CONFIG,
+        "_drain_names": CONFIG,
+        "crash": OUTSIDE,  # why model code raised, for runs' ModelCrash (failure keys it)
+        "model": MODEL,  # a scenario's model objects, for its narrative and checks
+        "reach_ctx": MODEL,  # a litmus test's registers (simulator.litmus.reach)
+        "now": OUTSIDE, "records": OUTSIDE,
+    },
+    Thread: {
+        "op": STATE, "wait": STATE, "signal": STATE, "hist": STATE,
+        "name": CONFIG, "cpu": CONFIG, "daemon": CONFIG,
+        "gen": CONFIG,  # the program itself; where it stands is named by hist
+        "memo": EXPLORER, "gen_hist": EXPLORER,
+    },
+    SequentialMemory: {"cells": STATE, "cpus": CONFIG},
+    TsoMemory: {"cells": STATE, "buffers": STATE, "cpus": CONFIG},
+    Mutex: {"owner": STATE},
+    CondVar: {"waiters": STATE},
+    RwLock: {"writer": STATE, "readers": STATE, "waiting_writers": STATE},
+}
