@@ -8,7 +8,7 @@ from simulator.errors import UsageError
 
 NAME = "real"
 HELP = "run the real-machine experiments (KVM, store buffering, signals)"
-KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
+KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race", "rendezvous")
 
 
 def _fence_args(p: argparse.ArgumentParser, default_iterations: int, fence_help: str) -> None:
@@ -42,6 +42,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="the model's vmx_set_intr_ready")
     diff.add_argument("--length", type=int, default=12, help="operations per sequence")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
+    rdv = sub.add_parser("rendezvous", help="OS-7622: KVM's IOAPIC write never waits for a "
+                         "vCPU held outside KVM_RUN")
+    rdv.add_argument("--rounds", type=int, default=10,
+                     help="writes per case, vCPU1 parked and running (default %(default)s)")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -103,6 +107,9 @@ def _run_experiment(args):
         from simulator.real.litmus import virtio_race
         return virtio_race(fence=args.fence, iterations=args.iterations,
                            guest_fence=args.guest_fence)
+    if args.experiment == "rendezvous":
+        from simulator.real.rendezvous import ioapic_request
+        return ioapic_request(args.rounds)
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 
