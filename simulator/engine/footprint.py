@@ -40,7 +40,7 @@ def footprint(m: Machine, action: str) -> tuple[frozenset, frozenset]:
     kind, cpu = op[0], t.cpu
     reads: set = set()
     writes: set = {("thread", t.name)}
-    if kind == O.CHECK:
+    if kind in (O.CHECK, O.SIGNAL_PROCESS):  # ends a run / wakes any sleeper
         return frozenset(), frozenset({EVERYTHING})
     if kind == O.LOAD:
         reads |= {("sb", cpu, op[2]), ("mem", op[2])}

@@ -31,7 +31,8 @@ _MASK = (1 << 61) - 1
 _PARK = object()  # a handler's answer: the thread now waits, do not resume it yet
 _HANDLED = frozenset({O.LOAD, O.STORE, O.FENCE, O.LOCK, O.UNLOCK, O.CV_WAIT, O.CV_WAIT_SIG,
                       O.CV_REACQUIRE, O.CV_SIGNAL, O.CV_BROADCAST, O.RW_ENTER, O.RW_EXIT,
-                      O.RW_WRITER_WAIT, O.SLEEP, O.HALT, O.SEND_SIGNAL, O.NOTE, O.CHECK}
+                      O.RW_WRITER_WAIT, O.SLEEP, O.HALT, O.SEND_SIGNAL, O.SIGNAL_PROCESS,
+                      O.NOTE, O.CHECK}
                      | O.ATOMICS)
 _MAY_BLOCK = frozenset({O.LOCK, O.CV_REACQUIRE, O.HALT, O.RW_ENTER, O.RW_WRITER_WAIT})
 
@@ -73,6 +74,7 @@ class Machine:
         step_budget: int = 20_000,
         check_property: Callable[[Machine], tuple[bool, str]] | None = None,
         nudge: Callable[[Machine], None] | None = None,
+        nudge_wakes: Callable[[Machine, Thread], bool] | None = None,
     ):
         self.memory = make_memory(memory_model, cells, cpus)
         self.cpus = cpus
@@ -90,6 +92,9 @@ class Machine:
         self.failure: str | None = None
         self.check_property = check_property
         self.nudge_fn = nudge
+        # Which blocked threads (daemons too) the nudge would set going again;
+        # None: any halted CPU or interruptible wait of a thread that matters.
+        self.nudge_wakes = nudge_wakes
         self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
         self.preemptions = 0
         self._drain_names = [f"drain:cpu{c}" for c in range(cpus)]
@@ -104,7 +109,8 @@ class Machine:
             O.RW_ENTER: self._do_rw_enter, O.RW_EXIT: self._do_rw_exit,
             O.RW_WRITER_WAIT: self._do_rw_writer_wait,
             O.SLEEP: self._do_sleep, O.HALT: self._do_halt,
-            O.SEND_SIGNAL: self._do_send_signal, O.NOTE: self._do_note, O.CHECK: self._do_check,
+            O.SEND_SIGNAL: self._do_send_signal, O.SIGNAL_PROCESS: self._do_signal_process,
+            O.NOTE: self._do_note, O.CHECK: self._do_check,
         }
 
     # ------------------------------------------------------------------ set-up
@@ -382,7 +388,12 @@ class Machine:
     def _do_rw_exit(self, t, op):
         rw = self.rwlock(op[2])
         self.memory.flush(t.cpu)
-        if rw.writer == t.name:
+        holder = op[3]
+        if holder is not None and holder != t.name:  # a reader's hold, dropped for it
+            if holder not in rw.readers:
+                raise ModelError(f"rw_exit({op[2]}) for {holder}, which holds no read hold")
+            rw.readers.remove(holder)
+        elif rw.writer == t.name:
             rw.writer = None
         elif t.name in rw.readers:
             rw.readers.remove(t.name)
@@ -405,8 +416,19 @@ class Machine:
         if target is None:
             raise ModelError(f"signal to unknown thread {op[2]!r}")
         target.signal = True
+        self._interrupt(target)
+
+    def _do_signal_process(self, t, op):
+        for target in self.threads:
+            w = target.wait
+            if w is not None and w[0] == "cv" and w[2]:
+                self._interrupt(target)
+        return None
+
+    def _interrupt(self, target: Thread) -> None:
+        """End ``target``'s cv_wait_sig, if it is in one: it re-takes its mutex, gets 0."""
         w = target.wait
-        if w is not None and w[0] == "cv" and w[2]:  # interrupts a cv_wait_sig
+        if w is not None and w[0] == "cv" and w[2]:
             self.cv(w[1]).waiters.remove(target.name)
             target.wait = None
             target.signal = False

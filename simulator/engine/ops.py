@@ -35,6 +35,7 @@ RW_EXIT = "rw_exit"
 SLEEP = "sleep"
 HALT = "halt"
 SEND_SIGNAL = "send_signal"
+SIGNAL_PROCESS = "signal_process"
 NOTE = "note"
 CHECK = "check"
 # Internal: the second halves of blocking waits.
@@ -124,9 +125,13 @@ def rw_enter(rwlock: str, mode: str, func: str):
     return (RW_ENTER, func, rwlock, mode, None)
 
 
-def rw_exit(rwlock: str, func: str):
-    """Drop the thread's hold on a rwlock."""
-    return (RW_EXIT, func, rwlock, None, None)
+def rw_exit(rwlock: str, func: str, holder: str | None = None):
+    """Drop the thread's hold on a rwlock.
+
+    With ``holder``, drop that thread's *reader* hold instead: illumos lets
+    another thread release a read hold (``vmm_lease_block`` breaks a lease
+    on its holder's behalf); a write hold only its owner may drop."""
+    return (RW_EXIT, func, rwlock, holder, None)
 
 
 def sleep(ns: int, func: str, timer: str | None = None):
@@ -146,6 +151,16 @@ def halt(addr: str, func: str):
 def send_signal(thread: str, func: str):
     """Post a signal to a thread: it ends a ``cv_wait_sig`` in progress or the next one."""
     return (SEND_SIGNAL, func, thread, None, None)
+
+
+def signal_process(func: str):
+    """Signal the process all the machine's threads belong to (``kill`` from outside).
+
+    Every thread sleeping in ``cv_wait_sig`` at that moment is woken and its
+    wait returns 0, as when every LWP of a process is poked to look at a
+    process-wide signal or stop request; nothing is left pending for threads
+    that are not sleeping."""
+    return (SIGNAL_PROCESS, func, None, None, None)
 
 
 def note(text: str, func: str):

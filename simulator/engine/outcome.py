@@ -38,11 +38,23 @@ def verdict(m: Machine) -> Verdict | None:
             return Verdict(OK)
         held, reason = m.check_property(m)
         return Verdict(OK if held else VIOLATION, reason)
-    waits = tuple(wait_for(m, t) for t in m.threads if t.op is not None)
+    blocked = [t for t in m.threads if t.op is not None]
+    waits = tuple(wait_for(m, t) for t in blocked)
     reason = m.check_property(m)[1] if m.check_property is not None else ""
-    if m.nudge_fn is not None and any(nudgeable(t) for t in live):
+    if m.nudge_fn is not None and _nudge_helps(m, live, blocked):
         return Verdict(STUCK, reason, waits)
     return Verdict(DEADLOCK, reason, waits)
+
+
+def _nudge_helps(m: Machine, live: list[Thread], blocked: list[Thread]) -> bool:
+    """Would the scenario's nudge set a thread going again? The scenario may say
+    precisely (``nudge_wakes``, asked of every blocked thread, daemons included:
+    a signal to a process wakes the worker whose wake-up was lost, not one
+    that is rightly asleep); otherwise any halted CPU or interruptible wait
+    of a thread that matters counts."""
+    if m.nudge_wakes is not None:
+        return any(m.nudge_wakes(m, t) for t in blocked)
+    return any(nudgeable(t) for t in live)
 
 
 def nudgeable(t: Thread) -> bool:

@@ -81,6 +81,8 @@ def detail(op: tuple) -> str:
         return f"{b} ns"
     if kind == O.CHECK:
         return b
+    if kind == O.RW_EXIT and b is not None:
+        return f"{a}, for {b}"
     return "" if a is None else str(a)
 
 

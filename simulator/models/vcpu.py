@@ -19,6 +19,11 @@ arrived: a RUNNING vCPU on another CPU gets an IPI (the posted-interrupt
 notification vector for an interrupt, else a plain kick that forces a VM
 exit); a SLEEPING vCPU gets ``cv_signal``; a FROZEN or IDLE vCPU gets nothing,
 because it will look at its pending state before it enters the guest again.
+
+An ioctl that needs a vCPU to itself takes it *from IDLE* (``vcpu_lock_one``
+in ``models.vmm``): while the vCPU is not IDLE it sets ``reqidle``, kicks it
+and sleeps on the vCPU's ``state_cv``; whoever moves the vCPU to IDLE
+broadcasts ``state_cv``.
 """
 from __future__ import annotations
 
@@ -42,6 +47,8 @@ class Vcpu:
         self.nmi_cell = f"{self.name}.nmi_pending"
         self.mtx = f"{self.name}.mtx"
         self.cv = f"{self.name}.cv"
+        self.state_cv = f"{self.name}.state_cv"  # waited on by vcpu_lock_one (models.vmm)
+        self.reqidle_cell = f"{self.name}.reqidle"  # "go IDLE": someone wants to freeze it
         self.ipi_cell = f"cpu{hostcpu}.ipi"  # IPIs pending at its host CPU
         self.sleeps = 0  # times it went to sleep in vm_handle_hlt
         self.wakeups = 0  # times cv_signal woke it
@@ -51,17 +58,39 @@ class Vcpu:
         return {self.state_cell: FROZEN, self.nmi_cell: 0, self.ipi_cell: 0}
 
     # ---- state ------------------------------------------------------------------
-    def vcpu_set_state(self, new: int):
+    def vcpu_set_state(self, new: int, from_idle: bool = False, from_cpu: int = 0):
         """Change state under the vCPU mutex (``vcpu_require_state``)."""
         yield ops.lock(self.mtx, "vcpu_set_state")
-        yield ops.store(self.state_cell, new, "vcpu_set_state_locked")
+        yield from self.vcpu_set_state_locked(new, from_idle, from_cpu)
         yield ops.unlock(self.mtx, "vcpu_set_state")
+
+    def vcpu_set_state_locked(self, new: int, from_idle: bool = False, from_cpu: int = 0):
+        """The transition itself, the vCPU mutex held.
+
+        ``from_idle`` is how an ioctl takes a vCPU (``vcpu_lock_one``): wait
+        until it is IDLE — asking for that with ``reqidle`` and a kick, then
+        sleeping on ``state_cv`` — before moving it. Going IDLE wakes those
+        waiters. (Transitions among FROZEN, RUNNING and SLEEPING touch neither.)
+        """
+        if from_idle:
+            while (yield ops.load(self.state_cell, "vcpu_set_state_locked")) != IDLE:
+                yield ops.store(self.reqidle_cell, 1, "vcpu_set_state_locked")
+                yield from self.vcpu_notify_event_locked(from_cpu, lapic_intr=False)
+                yield ops.cv_wait(self.state_cv, self.mtx, "vcpu_set_state_locked")
+        yield ops.store(self.state_cell, new, "vcpu_set_state_locked")
+        if new == IDLE:
+            yield ops.cv_broadcast(self.state_cv, "vcpu_set_state_locked")
 
     # ---- telling the vCPU ---------------------------------------------------------
     def vcpu_notify_event(self, from_cpu: int, lapic_intr: bool):
         """Make sure the vCPU notices a new event (run by the thread that posted it,
         on host CPU ``from_cpu``)."""
         yield ops.lock(self.mtx, "vcpu_notify_event")
+        yield from self.vcpu_notify_event_locked(from_cpu, lapic_intr)
+        yield ops.unlock(self.mtx, "vcpu_notify_event")
+
+    def vcpu_notify_event_locked(self, from_cpu: int, lapic_intr: bool):
+        """``vcpu_notify_event`` with the vCPU mutex already held."""
         state = yield ops.load(self.state_cell, "vcpu_notify_event_locked")
         if state == RUNNING:
             # On its own CPU the poster interrupted the vCPU's thread, which will
@@ -74,7 +103,6 @@ class Vcpu:
         elif state == SLEEPING:
             woke = yield ops.cv_signal(self.cv, "vcpu_notify_event_locked")
             self.wakeups += woke
-        yield ops.unlock(self.mtx, "vcpu_notify_event")
 
     def vm_inject_nmi(self, from_cpu: int):
         """``bhyvectl --inject-nmi``: mark an NMI pending and notify the vCPU."""
