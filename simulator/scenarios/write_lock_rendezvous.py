@@ -174,6 +174,38 @@ class WriteLockRendezvous(Scenario):
         return m
 
 
+# The report's hang, told as who runs until what (None: until it blocks). The
+# tests replay it; the lesson steps through it.
+REPORT_STORY = (
+    ("bhyvectl", 5, "vmm_write_lock freezes vCPU0: its thread is in userspace, the vCPU IDLE"),
+    ("vcpu3", None, "the guest's IOAPIC write: vioapic_write starts vm_smp_rendezvous, "
+     "kicks vCPU1, runs its own part, waits for the others"),
+    ("bhyvectl", None, "vcpu_lock_one(1): reqidle, a kick, wait for vCPU1 to go IDLE"),
+    ("vcpu1", None, "out of the guest, the rendezvous is on: its part, then wait"),
+    ("vcpu0", None, "back for the rendezvous: VM_RUN's vcpu_lock_one(0) waits for bhyvectl"),
+    ("callout", None, "one second later..."),
+    ("fire:rendezvous.timeout", 1, "...cv_reltimedwait_sig times out"),
+    ("callout", None, "the waiters are woken"),
+    ("vcpu3", None, "looks again: the same two sets; waits again"),
+    ("vcpu1", None, "looks again: the same two sets; waits again"),
+)
+
+
+def report_schedule(params: dict | None = None) -> list[str]:
+    """``REPORT_STORY`` as a schedule of the buggy variant (``ticks`` >= 1)."""
+    from simulator import scenarios
+
+    m = scenarios.get(WriteLockRendezvous.name).machine("buggy", params)
+    schedule: list[str] = []
+    for who, count, _ in REPORT_STORY:
+        done = 0
+        while (count is None or done < count) and who in m.enabled():
+            m.step(who)
+            schedule.append(who)
+            done += 1
+    return schedule
+
+
 # ---------------------------------------------------------------- the judge
 def _blocked(m: Machine, t) -> bool:
     return t.op is not None and (t.wait is not None or not m._ready(t, t.op))
