@@ -7,6 +7,8 @@ the one-second timeouts that change nothing; the explorer finding the cycle
 at once and proving ec6f18e free of it; and the fix's rule that no TMR is
 written under a running guest.
 """
+import io
+
 import pytest
 
 from simulator import runs, scenarios
@@ -249,3 +251,22 @@ def test_an_unknown_variant_is_a_one_line_error():
     with pytest.raises(UsageError) as err:
         scenarios.get(SCENARIO).machine("naive")
     assert "\n" not in str(err.value) and "fixed" in str(err.value)
+
+
+def test_the_wait_for_graph_draws_the_cycle_in_red():
+    from simulator.scenarios.write_lock_rendezvous import find_cycle, wait_edges
+    from simulator.viz.waitgraph import CYCLE as RED
+    from simulator.viz.waitgraph import wait_graph
+
+    m = scenarios.get(SCENARIO).machine("buggy")
+    m.replay(report_schedule())
+    edges = wait_edges(m, m.model["vm"])
+    cyc = find_cycle(edges)
+    assert [e.waiter for e in cyc] == ["bhyvectl", "vcpu1", "vcpu0"]
+    fig = wait_graph(edges, cyc)
+    texts = [t for t in fig.axes[0].texts]
+    red = [t.get_text() for t in texts if t.get_color() == RED]
+    assert len(red) == 3 and any("vCPU1 to go IDLE" in t for t in red)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")  # renders headless
+    assert png.getvalue().startswith(b"\x89PNG")
