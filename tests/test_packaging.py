@@ -9,10 +9,12 @@ import yaml  # comes with jupyterlab (jupyter_events)
 ROOT = Path(__file__).resolve().parent.parent
 
 BUILD_ONLY = {"python", "pip", "c-compiler"}
+CONDA_NAMES = {"python-fastjsonschema": "fastjsonschema"}  # conda-forge name -> PyPI name
 
 
 def _name(spec: str) -> str:
-    return re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+    name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+    return CONDA_NAMES.get(name, name)
 
 
 def test_environment_yml_and_pyproject_list_the_same_dependencies():

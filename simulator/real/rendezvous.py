@@ -39,6 +39,7 @@ PIN = 6
 PIN_LOW = 0x1A036  # the low dword of the report's vioapic_write(..., 0x1c, 0x1a036)
 TARGET = 1  # the entry's destination APIC ID: vCPU1
 CASES = ("parked", "running")
+MAX_ROUNDS = 1000
 
 
 def _u32(vm: Vm, gpa: int) -> int:
@@ -104,8 +105,8 @@ def one_round(case: str, timeout_ms: int = 2000, runnable: bool = True) -> dict:
 
 def ioapic_request(rounds: int = 10, timeout_ms: int = 2000) -> ExperimentResult:
     """``rounds`` writes with vCPU1 parked and ``rounds`` with it running."""
-    if not 1 <= rounds <= 1000:
-        raise RealMachineError(f"--rounds must be between 1 and 1000, not {rounds}")
+    if not 1 <= rounds <= MAX_ROUNDS:
+        raise RealMachineError(f"--rounds must be between 1 and {MAX_ROUNDS}, not {rounds}")
     want = (TARGET << 56) | PIN_LOW
     observed: dict[str, dict] = {}
     ok = True
