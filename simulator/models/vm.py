@@ -275,14 +275,14 @@ class RunblockVm(Vm):
 
 def guest_until_kicked(vcpu: Vcpu):
     """A guest busy with its own work: it leaves guest mode only when a kick
-    (``poke_cpu``) reaches its host CPU. Returns the exit."""
+    (``ipi_cpu`` with ``vmm_ipinum``) reaches its host CPU. Returns the exit."""
     yield ops.halt(vcpu.ipi_cell, "vmx_run")
     yield ops.swap(vcpu.ipi_cell, 0, "vmx_exit")
     return EXIT_EXTINT
 
 
 def guest_kicked(vcpu: Vcpu):
-    """An instruction boundary: has a kick (``poke_cpu``) arrived? It forces a VM exit."""
+    """An instruction boundary: has a kick (``ipi_cpu``) arrived? It forces a VM exit."""
     ipi = yield ops.swap(vcpu.ipi_cell, 0, "vmx non-root: IPI")
     return bool(ipi & IPI_POKE)
 
