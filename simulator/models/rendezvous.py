@@ -57,9 +57,13 @@ def members(mask: int) -> list[int]:
 class Rendezvous:
     """The VM's one rendezvous slot: ``rendezvous_func``, the two cpusets, the lock."""
 
-    def __init__(self, notify: Callable[[int, int], object]):
-        """``notify(vcpuid, from_cpu)`` is ``vcpu_notify_event`` for one vCPU."""
+    def __init__(self, notify: Callable[[int, int], object],
+                 handle: Callable[[int], object] | None = None):
+        """``notify(vcpuid, from_cpu)`` is ``vcpu_notify_event`` for one vCPU;
+        ``handle(vcpuid)`` is the ``vm_handle_rendezvous`` the initiator takes
+        part through (by default this object's own)."""
         self.notify = notify
+        self.handle = handle or self.vm_handle_rendezvous
         self.mtx = "vm.rendezvous_mtx"
         self.cv = "vm.rendezvous_cv"
         self.func_cell = "vm.rendezvous_func"
@@ -79,7 +83,7 @@ class Rendezvous:
                 break
             # someone else's rendezvous first: take part in it, then try again
             yield ops.unlock(self.mtx, "vm_smp_rendezvous")
-            yield from self.vm_handle_rendezvous(vcpuid)
+            yield from self.handle(vcpuid)
         yield ops.store(self.req_cell, dest, "vm_smp_rendezvous")
         yield ops.store(self.done_cell, 0, "vm_smp_rendezvous")
         yield ops.store(self.func_cell, 1, "vm_set_rendezvous_func")
@@ -87,7 +91,7 @@ class Rendezvous:
         # wake sleeping vCPUs and kick running ones out of the guest
         for i in members(dest):
             yield from self.notify(i, from_cpu)
-        yield from self.vm_handle_rendezvous(vcpuid)
+        yield from self.handle(vcpuid)
 
     def vm_handle_rendezvous(self, vcpuid: int):
         """Take part: run the function for ``vcpuid`` if wanted, then wait for all."""

@@ -94,7 +94,7 @@ class Vm(Vmm):
         self.by_id = {v.vcpuid: v for v in self.vcpus}
         self.active = tuple(vcpuids)
         self.vioapic = Vioapic(self.by_id, self.active, dest_apic)
-        self.rendezvous = Rendezvous(self.vcpu_notify)
+        self.rendezvous = Rendezvous(self.vcpu_notify, self.vm_handle_rendezvous)
         self.rendezvous.func = self.vioapic.vioapic_update_tmr
 
     def cells(self, states: dict[int, int] | None = None) -> dict[str, int]:

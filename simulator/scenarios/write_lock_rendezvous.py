@@ -215,7 +215,7 @@ def _blocked(m: Machine, t) -> bool:
     return t.op is not None and (t.wait is not None or not m._ready(t, t.op))
 
 
-def _bhyvectl_holds(m: Machine) -> set[int]:
+def bhyvectl_holds(m: Machine) -> set[int]:
     """The vCPUs bhyvectl has frozen: it freezes them in order, so while it
     waits for vCPU k it holds every vCPU below k (and none once done)."""
     t = m.by_name.get("bhyvectl")
@@ -229,7 +229,7 @@ def _bhyvectl_holds(m: Machine) -> set[int]:
 
 def _holder(m: Machine, vcpuid: int) -> str | None:
     """Who must let vCPU ``vcpuid`` go: bhyvectl if it froze it, else its own thread."""
-    if vcpuid in _bhyvectl_holds(m):
+    if vcpuid in bhyvectl_holds(m):
         return "bhyvectl"
     return f"vcpu{vcpuid}" if f"vcpu{vcpuid}" in m.by_name else None
 
