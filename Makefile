@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py n
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check simulator tests bench native
+	$(BIN)/ruff check simulator tests bench native solutions/grading
 	$(MAKE) --no-print-directory sanitize
 	$(BIN)/python -m pytest -q
 
