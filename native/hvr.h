@@ -178,6 +178,20 @@ struct hvr_signal_report {
 };
 int hvr_signals__demo(uint32_t timeout_ms, struct hvr_signal_report *out);
 
+/* a lost wake-up on two pinned host threads (illumos #14026): the waker
+ * broadcasts with or without the waiter's mutex; every wait is bounded */
+struct hvr_wakeup_counts {
+	uint64_t rounds;         /* handshakes run                                */
+	uint64_t waited;         /* the waiter found the flag clear and slept     */
+	uint64_t woken;          /* ...and the broadcast woke it                  */
+	uint64_t lost;           /* ...and slept on after the broadcast returned  */
+	uint64_t late;           /* ...timed out before the broadcast returned    */
+	int32_t waiter_cpu;      /* the CPUs the two threads were pinned to       */
+	int32_t waker_cpu;
+};
+int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeout_us,
+		    struct hvr_wakeup_counts *out);
+
 /* OS-7622 on KVM (rendezvous.c, guests/ioapic_write.S): the guest's data words
  * and what each vCPU reports on HVR_PORT_DONE. */
 #define HVR_IOAPIC_DEST        0x100000  /* u32: pin 6's destination APIC ID        */

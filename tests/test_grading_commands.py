@@ -119,7 +119,8 @@ def test_the_course_configuration_puts_the_recheck_in_nbgraders_autograde_chain(
                          "simulator.grading.nbgrader_plugin.Recheck"]
     assert "nbgrader.preprocessors.SaveAutoGrades" in chain
     assert scope["c"].Recheck.instructor == str(tmp_path / "grading")
-    assert set(course.assignments()) == {"ch01_virtio", "ch02_pir", "ch05_rendezvous"}
+    assert set(course.assignments()) == {"ch01_virtio", "ch02_pir", "ch04_lease",
+                                         "ch05_rendezvous"}
 
 
 class Config(dict):

@@ -13,7 +13,7 @@ from simulator.cli import exits
 from simulator.errors import UsageError
 
 NAME = "real"
-HELP = "run the real-machine experiments (KVM, store buffering, signals)"
+HELP = "run the real-machine experiments (KVM, store buffering, signals, wake-ups)"
 KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race", "rendezvous")
 EPILOG = ("exit status: 0 the machine agrees with the course's claim, 1 it DISAGREES, "
           "2 bad input or KVM unavailable (check: always 0, it only reports)")
@@ -54,6 +54,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     diff.add_argument("--length", type=int, default=12,
                       help=f"operations per sequence (1-{MAX_LENGTH}, default 12)")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
+    wake = sub.add_parser("lost-wakeup", help="illumos #14026: a broadcast without the "
+                          "waiter's mutex, on two pinned host threads")
+    wake.add_argument("--rounds", type=int, default=1_000, help="handshakes per batch "
+                      "(default %(default)s)")
+    wake.add_argument("--window", type=int, default=0, help="busy-loop steps between the "
+                      "waiter's check and its sleep (default %(default)s)")
     rdv = sub.add_parser("rendezvous", help="OS-7622: KVM's IOAPIC write never waits for a "
                          "vCPU held outside KVM_RUN")
     rdv.add_argument("--rounds", type=int, default=10,
@@ -135,6 +141,9 @@ def _run_experiment(args):
         from simulator.real.litmus import virtio_race
         return virtio_race(fence=args.fence, iterations=args.iterations,
                            guest_fence=args.guest_fence)
+    if args.experiment == "lost-wakeup":
+        from simulator.real.wakeup import lost_wakeup
+        return lost_wakeup(rounds=args.rounds, window=args.window)
     if args.experiment == "rendezvous":
         from simulator.real.rendezvous import ioapic_request
         return ioapic_request(args.rounds)

@@ -11,7 +11,9 @@ the game and ``toy_counterexample`` drive them directly.
 - ``lost-update`` (chapter 0): two threads add one to a counter, load then store;
 - ``store-buffering`` (chapter 1): x86 lets a load overtake an older store;
 - ``summary-bit`` (chapter 2): a halted vCPU, a low vector that sets the
-  summary bit, a high one behind it that wakes nobody.
+  summary bit, a high one behind it that wakes nobody;
+- ``lost-wakeup`` (chapter 4): a worker checks and sleeps under its lock, a
+  broadcast without that lock falls in between.
 """
 from __future__ import annotations
 
@@ -164,6 +166,48 @@ class SummaryBit(Scenario):
         return m
 
 
+# ------------------------------------------------------------------ lost wake-up
+def ring_worker():
+    yield ops.lock("vr_lock", "viona_worker")
+    expired = yield ops.load("vml_expired", "vmm_drv_lease_expired")  # look at the lease
+    if not expired:  # still good: sleep until someone broadcasts vr_cv
+        yield ops.cv_wait("vr_cv", "vr_lock", "viona_worker")
+    yield ops.unlock("vr_lock", "viona_worker")
+
+
+def expire(locked):
+    yield ops.store("vml_expired", 1, "vmm_write_lock")  # the lease has expired
+    if locked:
+        yield ops.lock("vr_lock", "viona_ring_lease_expire_cb")
+    yield ops.cv_broadcast("vr_cv", "viona_ring_lease_expire_cb")  # wake the worker
+    if locked:
+        yield ops.unlock("vr_lock", "viona_ring_lease_expire_cb")
+
+
+class LostWakeup(Scenario):
+    name = "lost-wakeup"
+    title = "A worker checks its lease and sleeps; the write locker expires it and broadcasts"
+    summary = ("Without the worker's lock, the broadcast can come between its check and "
+               "its sleep, and wake nobody.")
+    actors = ("worker", "writer")
+    variants = {"buggy": "the broadcast without vr_lock", "fixed": "the broadcast under vr_lock"}
+    property_text = "the worker is not left asleep with an expired lease"
+    memory_model = "sc"
+    goal = "Leave the worker asleep on vr_cv although its lease has expired."
+
+    def build(self, variant, params, memory_model, *, tracing, timed, step_budget):
+        def awake(m):
+            if m.by_name["worker"].done:
+                return True, "the worker saw its lease expire"
+            return False, "the worker sleeps on vr_cv with vml_expired = 1"
+
+        m = Machine({"vml_expired": 0}, cpus=2, memory_model=memory_model, tracing=tracing,
+                    step_budget=step_budget, check_property=awake)
+        m.add_thread("worker", 0, ring_worker())
+        m.add_thread("writer", 1, expire(variant == "fixed"))
+        return m
+
+
 # ------------------------------------------------------------------ levels
 @dataclass(frozen=True)
 class Level:
@@ -186,6 +230,8 @@ LEVELS = {lv.key: lv for lv in (
           "Let both stores sit in their buffers; a load reads memory, not the other buffer."),
     Level("summary-bit", 2, SummaryBit(),
           "Let vcpu0 check and sleep first; the packet's post wakes it, the clock's must not."),
+    Level("lost-wakeup", 4, LostWakeup(),
+          "Let the worker look at its lease first; then the writer, all of it; then the worker."),
 )}
 
 
