@@ -253,19 +253,18 @@ def test_an_unknown_variant_is_a_one_line_error():
 
 
 def test_the_wait_for_graph_draws_the_cycle_in_red():
-    from simulator.scenarios.write_lock_rendezvous import find_cycle, wait_edges
+    from simulator.scenarios.write_lock_rendezvous import find_cycle, wait_edges, wait_figure
     from simulator.viz.waitgraph import CYCLE as RED
-    from simulator.viz.waitgraph import wait_graph
 
     m = scenarios.get(SCENARIO).machine("buggy")
     m.replay(report_schedule())
-    edges = wait_edges(m, m.model["vm"])
-    cyc = find_cycle(edges)
+    cyc = find_cycle(wait_edges(m, m.model["vm"]))
     assert [e.waiter for e in cyc] == ["bhyvectl", "vcpu1", "vcpu0"]
-    fig = wait_graph(edges, cyc)
+    fig = wait_figure(m)
     texts = [t for t in fig.axes[0].texts]
     red = [t.get_text() for t in texts if t.get_color() == RED]
     assert len(red) == 3 and any("vCPU1 to go IDLE" in t for t in red)
+    assert not any("vcpu3" in t for t in red)  # off the cycle
     png = io.BytesIO()
     fig.savefig(png, format="png")  # renders headless
     assert png.getvalue().startswith(b"\x89PNG")

@@ -298,6 +298,23 @@ def find_cycle(edges: list[Edge]) -> list[Edge] | None:
     return None
 
 
+def wait_figure(m: Machine, title: str = "who waits for whom"):
+    """``wait_edges`` drawn with the course's wait-for picture
+    (``viz.waitgraph.graph_figure``): an arrow from each waiter to the thread
+    it waits for, labelled with what it waits for, the cycle red; a wait
+    nobody can end points at "nobody"."""
+    import textwrap
+
+    from simulator.viz.waitgraph import graph_figure
+
+    edges = wait_edges(m, m.model["vm"])
+    drawn = [(e.waiter, e.holder or "nobody",
+              "\n".join(textwrap.wrap(e.resource, 18)) + f"\n({e.func})") for e in edges]
+    red = {(e.waiter, e.holder) for e in find_cycle(edges) or ()}
+    threads = {e.waiter for e in edges} | {e.holder for e in edges if e.holder}
+    return graph_figure(drawn, threads, red, title)
+
+
 def say(e: Edge) -> str:
     """One edge in words."""
     if e.resource.endswith("to go IDLE") and e.holder:
