@@ -74,3 +74,25 @@ def test_cli_without_kvm_is_one_line(native):
                           env={"HVRACES_NO_KVM": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "KVM is not available" in done.stderr
+
+
+@pytest.mark.notebooks
+def test_chapter_5_skips_its_real_machine_without_kvm(monkeypatch):
+    """With KVM hidden, the lesson's KVM experiment says why it was skipped; nothing raises."""
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    course = Path(__file__).resolve().parents[2] / "course"
+    sys.path.insert(0, str(course.parent / "tests"))
+    from test_course import real_machine_section
+
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("HVRACES_NO_KVM", "1")
+    nb = real_machine_section(nbformat.read(course / "05-Write-Lock-Rendezvous.ipynb", 4))
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(course)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs)
+    assert text.count("skipped: /dev/kvm is missing (hidden by HVRACES_NO_KVM=1)") == 1
