@@ -26,9 +26,9 @@ from cffi import FFI
 
 NATIVE = Path(__file__).resolve().parent
 BUILD = NATIVE / "build"
-GUESTS = ["io_loop", "apic_lab", "virtio_race"]
+GUESTS = ["io_loop", "apic_lab", "virtio_race", "ioapic_write"]
 SOURCES = ["error.c", "vm.c", "vcpu.c", "bench.c", "litmus.c", "race.c", "signals.c",
-           "wakeup.c"]
+           "wakeup.c", "rendezvous.c"]
 CFLAGS = ["-std=gnu11", "-D_GNU_SOURCE", "-O2", "-fPIC", "-pthread",
           "-Wall", "-Wextra", "-Werror"]
 CALLBACK = 'extern "Python" int hvr_py_io(void *, uint16_t, int, uint32_t *);'

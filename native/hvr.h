@@ -197,3 +197,15 @@ struct hvr_wakeup_counts {
 };
 int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeout_us,
 		    struct hvr_wakeup_counts *out);
+
+/* OS-7622 on KVM (rendezvous.c, guests/ioapic_write.S): the guest's data words
+ * and what each vCPU reports on HVR_PORT_DONE. */
+#define HVR_IOAPIC_DEST        0x100000  /* u32: pin 6's destination APIC ID        */
+#define HVR_IOAPIC_STARTED     0x100040  /* u32: the other vCPU set it: in the guest */
+#define HVR_IOAPIC_GO          0x100080  /* u32: the host sets it: the other may end */
+#define HVR_IOAPIC_WRITER_DONE 0x7622
+#define HVR_IOAPIC_OTHER_DONE  0x7623
+#define HVR_IOAPIC_PINS        24
+
+int hvr_vcpu__make_runnable(struct hvr_vcpu *vcpu);
+int hvr_vm__ioapic_entry(struct hvr_vm *vm, uint32_t pin, uint64_t *entry);

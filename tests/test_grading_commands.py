@@ -120,7 +120,7 @@ def test_the_course_configuration_puts_the_recheck_in_nbgraders_autograde_chain(
     assert "nbgrader.preprocessors.SaveAutoGrades" in chain
     assert scope["c"].Recheck.instructor == str(tmp_path / "grading")
     assert set(course.assignments()) == {"ch01_virtio", "ch02_pir", "ch03_blockif",
-                                         "ch04_lease"}
+                                         "ch04_lease", "ch05_rendezvous"}
 
 
 class Config(dict):

@@ -14,7 +14,7 @@ from simulator.errors import UsageError
 
 NAME = "real"
 HELP = "run the real-machine experiments (KVM, store buffering, signals, wake-ups)"
-KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
+KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race", "rendezvous")
 EPILOG = ("exit status: 0 the machine agrees with the course's claim, 1 it DISAGREES, "
           "2 bad input or KVM unavailable (check: always 0, it only reports)")
 MAX_ITERATIONS = 1 << 40  # HVR_SB_MAX_ITERATIONS in native/hvr.h
@@ -62,6 +62,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       "(default %(default)s)")
     wake.add_argument("--window", type=int, default=0, help="busy-loop steps between the "
                       "waiter's check and its sleep (default %(default)s)")
+    rdv = sub.add_parser("rendezvous", help="OS-7622: KVM's IOAPIC write never waits for a "
+                         "vCPU held outside KVM_RUN")
+    rdv.add_argument("--rounds", type=int, default=10,
+                     help="writes per case, vCPU1 parked and running (default %(default)s)")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.epilog = EPILOG
@@ -102,6 +106,10 @@ def _validate(args) -> None:
     if iterations is not None and not 1 <= iterations <= MAX_ITERATIONS:
         raise UsageError(f"--iterations must be between 1 and {MAX_ITERATIONS:,} (2^40), "
                          f"not {iterations}")
+    if args.experiment == "rendezvous":
+        from simulator.real.rendezvous import MAX_ROUNDS
+        if not 1 <= args.rounds <= MAX_ROUNDS:
+            raise UsageError(f"--rounds must be between 1 and {MAX_ROUNDS}, not {args.rounds}")
     if args.experiment == "apic-diff":
         if args.seeds < 0:
             raise UsageError(f"--seeds must be 0 or more, not {args.seeds}")
@@ -141,6 +149,9 @@ def _run_experiment(args):
     if args.experiment == "lost-wakeup":
         from simulator.real.wakeup import lost_wakeup
         return lost_wakeup(rounds=args.rounds, window=args.window)
+    if args.experiment == "rendezvous":
+        from simulator.real.rendezvous import ioapic_request
+        return ioapic_request(args.rounds)
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 

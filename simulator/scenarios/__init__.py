@@ -8,7 +8,8 @@ from simulator.errors import UsageError
 from simulator.scenarios.base import Param, Scenario
 
 _REGISTRY: dict[str, Scenario] = {}
-_MODULES = ("virtio_barriers", "pir_wakeup", "blockif_cancel", "lease_livelock")  # in course order
+_MODULES = ("virtio_barriers", "pir_wakeup", "blockif_cancel", "lease_livelock",
+            "write_lock_rendezvous")  # in course order
 
 
 def register(cls: type[Scenario]) -> type[Scenario]:

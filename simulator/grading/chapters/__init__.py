@@ -14,7 +14,8 @@ from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check
 from simulator.grading.instructor import hidden_module
 
-MODULES = ("ch01_virtio", "ch02_pir", "ch03_blockif", "ch04_lease")  # in course order
+MODULES = ("ch01_virtio", "ch02_pir", "ch03_blockif", "ch04_lease",
+           "ch05_rendezvous")  # in course order
 
 
 def get(name: str) -> Chapter:
