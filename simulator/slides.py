@@ -20,7 +20,8 @@ import math
 BUDGET = 22  # lines on one slide before a sub-slide starts
 WIDTH = 90  # characters on one line of a slide
 OUTPUT = 4  # lines a code cell's output is counted as
-RISE = {"scroll": True, "transition": "none"}  # the notebook-wide RISE settings
+# The notebook-wide RISE settings; the "white" theme needs no web fonts from outside.
+RISE = {"scroll": True, "transition": "none", "theme": "white"}
 SLIDE, SUBSLIDE, CONTINUE, SKIP = "slide", "subslide", "-", "skip"
 
 
