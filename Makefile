@@ -36,8 +36,12 @@ lab: $(STAMP)
 		--ServerApp.port=$(LAB_PORT) --LabApp.default_url=/lab/tree/course/Index.ipynb \
 		$(AS_ROOT) $(LAB_ARGS)
 
+# The static book: every chapter executed once, as HTML pages that need no kernel.
+book: $(STAMP)
+	$(BIN)/python -m simulator.book --out _build/book
+
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info _build

@@ -33,7 +33,10 @@ from simulator import notebooks
 ROOT = notebooks.COURSE.parent
 OUT = ROOT / "_build" / "book"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-SETUP = "from simulator.viz.still import register as _register_stills\n_register_stills()"
+# Run before a chapter's first cell (and dropped from the page): figures inline whatever
+# MPLBACKEND says, widgets with their stills.
+SETUP = ("get_ipython().run_line_magic('matplotlib', 'inline')\n"
+         "from simulator.viz.still import register as _register_stills\n_register_stills()")
 EXTERNAL = re.compile(r"<script[^>]*\ssrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*"
                       r"|<link[^>]*\shref=\"https?://[^\"]*\"[^>]*>\s*")
 HREF = re.compile(r'href="([^":#?]+\.ipynb)(#[^"]*)?"')
