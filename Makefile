@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup bench book hub clean
+.PHONY: lab test setup bench book hub proxy clean
 
 # JupyterLab listens on loopback unless told otherwise (LAB_IP=0.0.0.0 for a room).
 LAB_IP   ?= 127.0.0.1
@@ -25,8 +25,20 @@ $(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.S na
 
 setup: $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/ruff check simulator tests bench native
+# The hub's proxy, configurable-http-proxy, from npm (hub/package.json).
+PROXY := hub/node_modules/.bin/configurable-http-proxy
+$(PROXY): hub/package.json hub/package-lock.json
+	npm ci --prefix hub --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
+
+# For the tests: the proxy where npm is there; without it the hub's test skips.
+proxy:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(PROXY) || \
+		echo "could not install configurable-http-proxy: the hub's test will skip"; \
+	else echo "npm not found: the hub's test will skip"; fi
+
+test: $(STAMP) proxy
+	$(BIN)/ruff check simulator tests bench native hub
 	$(BIN)/python -m pytest -q
 
 # The repository root is the server's root, so course/, exercises/ and the links
@@ -36,6 +48,11 @@ lab: $(STAMP)
 		--ServerApp.port=$(LAB_PORT) --LabApp.default_url=/lab/tree/course/Index.ipynb \
 		$(AS_ROOT) $(LAB_ARGS)
 
+# A JupyterHub for a room on this machine (settings: hub/README.md). Loopback unless
+# HUB_IP says otherwise; the students' password is WORKSHOP_PASSWORD or is generated.
+hub: $(STAMP) $(PROXY)
+	$(BIN)/jupyterhub -f hub/jupyterhub_config.py
+
 # The static book: every chapter executed once, as HTML pages that need no kernel.
 book: $(STAMP)
 	$(BIN)/python -m simulator.book --out _build/book
@@ -44,4 +61,4 @@ bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info _build
+	rm -rf $(VENV) build *.egg-info _build hub/node_modules
