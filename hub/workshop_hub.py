@@ -59,6 +59,8 @@ class Settings:
     instructors: tuple[str, ...]  # WORKSHOP_INSTRUCTORS: comma-separated user names
     mem_limit: str  # HUB_MEM_LIMIT: per student process, e.g. 3G
     nice: int  # HUB_NICE
+    ssl_cert: str | None = None  # HUB_SSL_CERT, HUB_SSL_KEY: serve HTTPS with these files
+    ssl_key: str | None = None
 
     @classmethod
     def from_env(cls, env=os.environ) -> Settings:
@@ -79,7 +81,8 @@ class Settings:
                    api_port=int(env.get("HUB_API_PORT", "8081")),
                    proxy_api_port=int(env.get("HUB_PROXY_API_PORT", "8001")), password=password,
                    admin_password=admin, instructors=names,
-                   mem_limit=env.get("HUB_MEM_LIMIT", "3G"), nice=int(env.get("HUB_NICE", "10")))
+                   mem_limit=env.get("HUB_MEM_LIMIT", "3G"), nice=int(env.get("HUB_NICE", "10")),
+                   ssl_cert=env.get("HUB_SSL_CERT"), ssl_key=env.get("HUB_SSL_KEY"))
 
     @property
     def homes(self) -> Path:
@@ -176,6 +179,9 @@ def configure(c, settings: Settings) -> None:
     c.ConfigurableHTTPProxy.pid_file = str(settings.state / "proxy.pid")
     proxy = REPO / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
     c.ConfigurableHTTPProxy.command = [str(proxy)]
+
+    if settings.ssl_cert and settings.ssl_key:
+        c.JupyterHub.ssl_cert, c.JupyterHub.ssl_key = settings.ssl_cert, settings.ssl_key
 
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.user_password = settings.password
