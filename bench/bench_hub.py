@@ -131,7 +131,8 @@ def figure(visits: list[Visit], path: Path, title: str) -> None:
     ax.set_yticks(range(len(done)), [v.name for v in done])
     ax.set_xlabel("seconds from the common start")
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8,
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

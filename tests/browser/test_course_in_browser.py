@@ -174,3 +174,22 @@ def test_a_chapter_is_a_slideshow(page, lab, console, name):
 
 def read_chapter_title(name: str) -> str:
     return notebooks.read_chapter(notebooks.COURSE / name).title
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="jupyterlab-rise 0.43's slideshow page cannot load JupyterLab "
+                   "4.6's widget manager: widgets show as text there (README)")
+def test_widgets_render_in_the_slideshow(page, lab):
+    """A widget run in the slideshow renders as a widget. Strict: when jupyterlab-rise
+    learns to, this passes, fails as an unexpected pass, and the README should change."""
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Widgets in slides"),
+        nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.Button(description='press')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(slides.with_slides(nb), lab.root / "course" / "widget-slide.ipynb")
+    page.goto(f"{lab.base}/rise/course/widget-slide.ipynb?token={lab.token}")
+    page.locator(".reveal .jp-CodeCell").first.click()
+    page.keyboard.press("Shift+Enter")
+    page.locator(".reveal .jp-OutputArea-output").first.wait_for()
+    assert page.locator(".reveal .widget-button").count() == 1
