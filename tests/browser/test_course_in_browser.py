@@ -34,12 +34,30 @@ def open_notebook(page, lab, path: str) -> None:
                  ".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for()
 
 
+STARTED = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) '
+                                         + '.jp-CodeCell .jp-InputPrompt')]
+                  .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
 def run_all(page) -> None:
     """Run every cell; wait until each code cell shows its execution count. The
     notebook must open clean, so that only this run's counts can satisfy the wait."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     assert page.evaluate(ALL_DONE) is False, "the notebook opened with outputs"
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.locator("li[data-command='runmenu:run-all']").click()
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    for attempt in range(3):
+        # Run All acts on the notebook that has the focus: give it the focus first.
+        panel.locator(".jp-Cell .jp-InputPrompt").first.click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.locator("li[data-command='runmenu:run-all']").click()
+        try:
+            page.wait_for_function(STARTED, timeout=60_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise AssertionError("Run All did not start a cell (timed out, 3 tries)") \
+                    from None
     page.wait_for_function(ALL_DONE, timeout=RUN_TIMEOUT)
 
 
