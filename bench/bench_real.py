@@ -26,7 +26,7 @@ DATA, PORT_COUNT = 0x100000, 0x14
 def c_loop(exits: int) -> float:
     ffi, lib = native()
     elapsed = ffi.new("uint64_t *")
-    ensure(lib.hvr_bench__io_loop(exits, elapsed))
+    ensure(lib.hvr_bench__io_loop(exits, 600_000, elapsed))
     return elapsed[0] / 1e3 / exits
 
 

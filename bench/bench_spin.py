@@ -55,6 +55,13 @@ def lost_wakeup_machine(locked: bool) -> Machine:
     return shapes.lost_wakeup(waker_holds_lock=locked)
 
 
+def virtio_machine(requests: int, variant: str = "fixed") -> Machine:
+    """OS-7613 as the scenario builds it (flags mode), for ``bench/spin/virtio_barriers.pml``."""
+    from simulator import scenarios
+
+    return scenarios.get("virtio-barriers").machine(variant, {"requests": requests})
+
+
 @dataclass(frozen=True)
 class Case:
     model: str
@@ -62,6 +69,7 @@ class Case:
     pml: str
     define: str | None
     factory: object
+    pan_flags: tuple[str, ...] = ()
 
 
 CASES = [
@@ -71,6 +79,12 @@ CASES = [
          lambda: lost_wakeup_machine(False)),
     Case("lost-wakeup+lock", "exhaust", "lost_wakeup.pml", "LOCKED",
          lambda: lost_wakeup_machine(True)),
+    # OS-7613, fixed: Spin with its partial-order reduction (default) and without it.
+    *[Case(f"OS-7613 fixed {n}r{por}", "exhaust", "virtio_barriers.pml", f"REQUESTS={n}",
+           lambda n=n: virtio_machine(n), () if por == "" else ("-DNOREDUCE",))
+      for n in (2, 3) for por in ("", " nopor")],
+    Case("OS-7613 buggy 2r", "first counterexample", "virtio_barriers.pml",
+         "REQUESTS=2 -DBUGGY", lambda: virtio_machine(2, "buggy")),
 ]
 
 
@@ -85,7 +99,7 @@ class OurRun:
 
 def run_ours(case: Case) -> OurRun:
     start = time.perf_counter()
-    res = explore(case.factory, strategy="dfs", minimise_found=False)
+    res = explore(case.factory, strategy="dfs", minimise_found=False, max_states=2_000_000)
     seconds = time.perf_counter() - start
     found = res.found.verdict.kind if res.found else None
     return OurRun(seconds, res.stats.states, found, res.exhausted)
@@ -117,10 +131,11 @@ def _timed(cmd: list[str], cwd: str) -> tuple[float, str]:
 def run_spin(case: Case) -> SpinRun:
     with tempfile.TemporaryDirectory(prefix="hvr-spin-") as tmp:
         shutil.copy(PML / case.pml, tmp)
-        flags = [f"-D{case.define}"] if case.define else []
+        flags = [f"-D{d}" for d in case.define.split(" -D")] if case.define else []
         gen, _ = _timed(["spin", *flags, "-a", case.pml], tmp)
-        comp, _ = _timed(["gcc", "-DSAFETY", "-Wno-trigraphs", "-o", "pan", "pan.c"], tmp)
-        search, out = _timed(["./pan"], tmp)
+        comp, _ = _timed(["gcc", "-O2", "-w", "-DSAFETY", *case.pan_flags, "-o", "pan",
+                          "pan.c"], tmp)
+        search, out = _timed(["./pan", "-m100000"], tmp)
     states = re.search(r"(\d+) states, stored", out)
     errors = re.search(r"errors: (\d+)", out)
     if not states or not errors:
@@ -173,18 +188,20 @@ def measure(case: Case, repeat: int) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'model':<17} {'search':<21} {'ours s':>8} {'spin s':>8} {'spin/ours':>9} "
-            f"{'pan s':>7} {'pan/ours':>8} {'states o/s':>11}  verdicts")
+    head = (f"{'model':<24} {'search':<21} {'ours s':>8} {'spin s':>8} {'spin/ours':>9} "
+            f"{'pan s':>7} {'pan/ours':>8} {'states o/s':>16} {'us/st o/pan':>12}  verdicts")
     print(head)
     print("-" * len(head))
     for r in rows:
         verdict = f"{r['ours_found'] or ('exhausted' if r['ours_exhausted'] else 'bounded')}"
         verdict += f" / {'error' if r['spin_errors'] else 'no error'}"
         verdict += "" if r["agree"] else "  DISAGREE"
-        print(f"{r['model']:<17} {r['search']:<21} {r['ours_s']:>8.4f} {r['spin_s']:>8.3f} "
+        print(f"{r['model']:<24} {r['search']:<21} {r['ours_s']:>8.4f} {r['spin_s']:>8.3f} "
               f"{r['spin_s'] / r['ours_s']:>8.0f}x {r['spin_pan_s']:>7.4f} "
               f"{r['spin_pan_s'] / r['ours_s']:>7.1f}x "
-              f"{str(r['ours_states']) + '/' + str(r['spin_states']):>11}  {verdict}")
+              f"{str(r['ours_states']) + '/' + str(r['spin_states']):>16} "
+              f"{1e6 * r['ours_s'] / r['ours_states']:>5.1f}/"
+              f"{1e6 * r['spin_pan_s'] / r['spin_states']:<6.1f}  {verdict}")
     total_o = sum(r["ours_s"] for r in rows)
     total_s = sum(r["spin_s"] for r in rows)
     compile_share = sum(r["spin_generate_s"] + r["spin_compile_s"] for r in rows) / total_s
@@ -198,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     p.add_argument("--no-install", action="store_true", help="never run apt-get")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--only", default="", help="run only the models whose name contains this")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -205,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"skipped: {reason}")
         return 0
-    rows = [measure(case, args.repeat) for case in CASES]
+    rows = [measure(case, args.repeat) for case in CASES if args.only in case.model]
     if args.json:
         print(json.dumps(rows, indent=1))
     else:

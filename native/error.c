@@ -1,5 +1,6 @@
 /*
- * error.c - one line saying why the last call on this thread failed.
+ * error.c - one line saying why the last call on this thread failed; and the
+ * small helpers every file uses: the clock, deadlines, CPU pinning.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 
 #include "internal.h"
 
-static __thread char last_error[256];
+static __thread char last_error[HVR_ERROR_MAX];
 
 /* Record a message and hand back -err, so callers can `return hvr_error__set(...)`. */
 int hvr_error__set(int err, const char *fmt, ...)
@@ -34,6 +35,38 @@ uint64_t hvr_clock__ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A deadline ms from now on `clock` (condition variables here use CLOCK_MONOTONIC;
+ * pthread_timedjoin_np takes CLOCK_REALTIME). */
+void hvr_clock__deadline(struct timespec *ts, clockid_t clock, uint32_t ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * The first `max` CPUs the calling thread may run on, lowest first: the mask
+ * taskset, a cpuset or a container allows, which need not start at CPU 0.
+ * Returns how many were found (0..max) or -errno.
+ */
+int hvr_cpu__allowed(int *cpus, int max)
+{
+	cpu_set_t set;
+	int cpu, found = 0;
+
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return hvr_error__set(errno, "sched_getaffinity: %s", strerror(errno));
+	for (cpu = 0; cpu < CPU_SETSIZE && found < max; cpu++)
+		if (CPU_ISSET(cpu, &set))
+			cpus[found++] = cpu;
+	return found;
 }
 
 int hvr_cpu__pin_self(int cpu)

@@ -26,6 +26,10 @@
 #define HVR_PORT_USER        0x20   /* 0x20..0x3f: free for the callback    */
 #define HVR_NPORTS           0x40
 
+/* Values the host keeps from HVR_PORT_LOG; a guest that logs more is reported,
+ * never silently cut short (hvr_vcpu__log fails with -EOVERFLOW). */
+#define HVR_LOG_MAX          4096
+
 /* Ring-3 guests cannot use in/out everywhere (a paravirtual host may refuse
  * IOPL 3), so every port also answers as a 4-byte MMIO doorbell register at
  * HVR_MMIO_DOORBELL + 4 * port, in memory no slot backs. */
@@ -58,6 +62,7 @@
 #define HVR_SB_LEAD_SAW      0x85000
 #define HVR_SB_ARENA_SIZE    0x89000
 #define HVR_SB_MAX_INSTANCES 4096
+#define HVR_SB_MAX_ITERATIONS 0x10000000000  /* 2^40 instances per run */
 
 /* vCPU flags. */
 #define HVR_VCPU_RING3       1      /* start the guest at CPL 3 (IOPL 3)    */
@@ -81,6 +86,17 @@ struct hvr_apic_state {
 	uint32_t mp_state;
 };
 
+/* The exit that stopped a vCPU with an error, kept whole: for
+ * KVM_EXIT_INTERNAL_ERROR its suberror and data words, for KVM_EXIT_UNKNOWN the
+ * hardware exit reason in data[0], for any other exit the union's first words. */
+struct hvr_exit_info {
+	uint32_t reason;         /* kvm_run.exit_reason                       */
+	uint32_t suberror;       /* KVM_EXIT_INTERNAL_ERROR only               */
+	uint32_t ndata;          /* how many of data[] are meaningful          */
+	uint32_t pad;
+	uint64_t data[16];
+};
+
 struct hvr_regs {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rip, rflags;
 };
@@ -99,16 +115,26 @@ const char *hvr_error__last(void);
 /* /dev/kvm */
 int hvr_kvm__check(void);
 
-/* VM: in-kernel irqchip, one memory slot at guest-physical 0 */
+/* VM: in-kernel irqchip, one memory slot at guest-physical 0 (MADV_DONTFORK).
+ * hvr_vm__stop stops every vCPU for good without waiting (calls waiting on
+ * them return promptly, -ESHUTDOWN if a vCPU sits in its port callback);
+ * hvr_vm__destroy stops them and frees the VM - except what a vCPU thread still
+ * inside a port callback may touch: that thread frees it when the callback
+ * returns. Call destroy once, with no other call on the VM in flight. */
 int hvr_vm__create(struct hvr_vm **out, uint64_t mem_bytes);
 void hvr_vm__destroy(struct hvr_vm *vm);
+int hvr_vm__stop(struct hvr_vm *vm);
 uint64_t hvr_vm__mem_size(struct hvr_vm *vm);
 int hvr_vm__write(struct hvr_vm *vm, uint64_t gpa, const void *buf, uint64_t len);
 int hvr_vm__read(struct hvr_vm *vm, uint64_t gpa, void *buf, uint64_t len);
 int hvr_vm__load_guest(struct hvr_vm *vm, const char *name);
 int hvr_vm__signal_msi(struct hvr_vm *vm, uint32_t apic_id, uint32_t vector);
 
-/* vCPU: its own thread running the KVM_RUN loop */
+/* vCPU: its own thread running the KVM_RUN loop. A failed create keeps its
+ * KVM vCPU id for the next create. Routing and the callback change only while
+ * the vCPU is parked. hvr_vcpu__log fails with -EOVERFLOW once the guest has
+ * logged more than HVR_LOG_MAX values; hvr_vcpu__exit_info keeps the exit an
+ * error stopped on; hvr_vcpu__threads counts vCPU threads still alive. */
 int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags);
 int hvr_vcpu__route(struct hvr_vcpu *vcpu, uint32_t port, uint32_t route);
 int hvr_vcpu__set_callback(struct hvr_vcpu *vcpu, hvr_io_fn fn, void *user);
@@ -126,9 +152,11 @@ uint64_t hvr_vcpu__exits(struct hvr_vcpu *vcpu);
 int hvr_vcpu__log(struct hvr_vcpu *vcpu, uint32_t *buf, uint32_t max);
 int hvr_vcpu__regs(struct hvr_vcpu *vcpu, struct hvr_regs *regs);
 int hvr_vcpu__apic(struct hvr_vcpu *vcpu, struct hvr_apic_state *st);
+int hvr_vcpu__exit_info(struct hvr_vcpu *vcpu, struct hvr_exit_info *out);
+int hvr_vcpu__threads(void);
 
-/* benchmarks: a plain C KVM_RUN loop on the calling thread */
-int hvr_bench__io_loop(uint64_t exits, uint64_t *elapsed_ns);
+/* benchmarks: a plain C KVM_RUN loop on the calling thread, for at most timeout_ms */
+int hvr_bench__io_loop(uint64_t exits, uint32_t timeout_ms, uint64_t *elapsed_ns);
 
 /* store-buffer litmus: two pinned host threads, or the host against a guest.
  * Each side has its own mfence switch: the leader is the device (used idx,

@@ -7,25 +7,38 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 #include <linux/kvm.h>
 
 #include "hvr.h"
 
-#define HVR_LOG_MAX 4096
+#define HVR_MAX_VCPUS 4
+#define HVR_ERROR_MAX 512
 
+/*
+ * A VM lives until its owner has destroyed it and the last vCPU thread that
+ * could not be stopped at once (one inside a slow port callback) has left:
+ * each such thread holds a reference, so guest memory and the VM's fds stay
+ * valid under it.
+ */
 struct hvr_vm {
 	int kvm_fd;
 	int vm_fd;
 	uint8_t *mem;
 	uint64_t mem_size;
 	int run_size;
-	struct hvr_vcpu *vcpus[4];
+	int refs;                       /* owner + orphaned vCPU threads (atomic) */
+	pthread_mutex_t lock;           /* guards vcpus[] and nvcpus              */
+	struct hvr_vcpu *vcpus[HVR_MAX_VCPUS];
 	int nvcpus;
+	/* KVM vCPU fds by id. KVM never frees a vCPU id, so one whose set-up
+	 * failed after KVM_CREATE_VCPU is kept here and reused by the next create. */
+	int vcpu_fd[HVR_MAX_VCPUS];
 };
 
 struct hvr_vcpu {
 	struct hvr_vm *vm;
-	int fd;
+	int fd;                 /* borrowed from vm->vcpu_fd[id]          */
 	int id;
 	struct kvm_run *run;
 	pthread_t thread;
@@ -37,9 +50,14 @@ struct hvr_vcpu {
 	int want_run;           /* controller: please run the guest      */
 	int running;            /* vCPU thread: inside the KVM_RUN loop  */
 	int quit;               /* controller: leave the thread          */
+	int closing;            /* the VM is going away: never run again */
+	int exited;             /* vCPU thread: it has left its loop      */
+	int orphan;             /* the thread frees the vCPU when it leaves */
 	int stop_reason;        /* why the loop last stopped             */
-	volatile int kick;      /* controller: leave KVM_RUN now         */
-	char error[256];
+	int kick;               /* controller: leave KVM_RUN now (atomic) */
+	int in_callback;        /* vCPU thread: inside the port callback (atomic) */
+	char error[HVR_ERROR_MAX];
+	struct hvr_exit_info last_exit;  /* the exit that stopped it with an error */
 
 	/* Port routing and the host's side of the command mailbox. */
 	uint8_t route[HVR_NPORTS];
@@ -54,7 +72,7 @@ struct hvr_vcpu {
 	uint64_t count;
 	uint64_t exits;
 	uint32_t log[HVR_LOG_MAX];
-	uint32_t nlog;
+	uint64_t nlog;          /* values logged; only the first HVR_LOG_MAX are kept */
 };
 
 /*
@@ -81,8 +99,14 @@ void hvr_sb__stop(struct hvr_sb_arena *a);
 int hvr_error__set(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void hvr_vcpu__destroy(struct hvr_vcpu *vcpu);
+void hvr_vcpu__close(struct hvr_vcpu *vcpu);
+int hvr_vcpu__handle_exit(struct hvr_vcpu *vcpu);
+int hvr_vcpu__kick_signal(void);
+void hvr_vm__put(struct hvr_vm *vm);
 int hvr_guest__find(const char *name, const uint8_t **code, size_t *len);
 int hvr_cpu__pin_self(int cpu);
+int hvr_cpu__allowed(int *cpus, int max);
 uint64_t hvr_clock__ns(void);
+void hvr_clock__deadline(struct timespec *ts, clockid_t clock, uint32_t ms);
 
 #endif

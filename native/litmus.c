@@ -56,7 +56,7 @@ static inline uint32_t sb__store_load(volatile uint32_t *mine, uint32_t value,
 
 int hvr_sb__check(uint64_t iterations, uint32_t instances)
 {
-	if (iterations == 0 || iterations > (1ull << 40))
+	if (iterations == 0 || iterations > HVR_SB_MAX_ITERATIONS)
 		return hvr_error__set(EINVAL, "iterations must be between 1 and 2^40, not %llu",
 				      (unsigned long long)iterations);
 	if (instances == 0 || instances > HVR_SB_MAX_INSTANCES)
@@ -162,11 +162,15 @@ int hvr_sb__lead(struct hvr_sb_arena *a, uint64_t rounds, struct hvr_sb_counts *
 {
 	uint64_t round, turn = 0, start = hvr_clock__ns();
 	cpu_set_t saved;
-	int ret;
+	int ret, err;
 
 	/* The leader runs on the caller's thread: pin it for the run, then give it back. */
-	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
-	ret = hvr_cpu__pin_self(a->leader_cpu);
+	CPU_ZERO(&saved);
+	err = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+	if (err)
+		ret = hvr_error__set(err, "pthread_getaffinity_np: %s", strerror(err));
+	else
+		ret = hvr_cpu__pin_self(a->leader_cpu);
 
 	memset(out, 0, sizeof(*out));
 	for (round = 1; !ret && round <= rounds; round++) {
@@ -183,7 +187,12 @@ int hvr_sb__lead(struct hvr_sb_arena *a, uint64_t rounds, struct hvr_sb_counts *
 			sb__tally(a, out);
 	}
 	hvr_sb__stop(a);
-	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	if (!err && a->leader_cpu >= 0) {
+		err = pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+		if (err && !ret)
+			ret = hvr_error__set(err, "cannot give the thread its CPU mask back: %s",
+					     strerror(err));
+	}
 	out->elapsed_ns = hvr_clock__ns() - start;
 	return ret;
 }
@@ -228,12 +237,16 @@ int hvr_litmus__sb(int lead_fence, int follow_fence, int virtio, uint64_t iterat
 	struct hvr_sb_arena a;
 	struct sb_follower f;
 	pthread_t follower;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int ret, err;
+	int cpus[2], ncpu, ret, err;
 
 	ret = hvr_sb__check(iterations, instances);
 	if (ret)
 		return ret;
+	/* Two CPUs this process may use (taskset, cpusets, containers); with only
+	 * one, neither thread is pinned and the scheduler interleaves them. */
+	ncpu = hvr_cpu__allowed(cpus, 2);
+	if (ncpu < 0)
+		return ncpu;
 	memset(&a, 0, sizeof(a));
 	if (posix_memalign((void **)&a.base, 4096, HVR_SB_ARENA_SIZE))
 		return hvr_error__set(ENOMEM, "out of memory");
@@ -246,9 +259,9 @@ int hvr_litmus__sb(int lead_fence, int follow_fence, int virtio, uint64_t iterat
 	/* The driver's avail flags go from NO_INTERRUPT (1) to 0; plain SB uses 0 -> 1. */
 	a.follow_old = virtio ? 1 : 0;
 	a.follow_new = virtio ? 0 : 1;
-	a.leader_cpu = ncpu >= 2 ? 0 : -1;
+	a.leader_cpu = ncpu >= 2 ? cpus[0] : -1;
 	f.a = &a;
-	f.cpu = ncpu >= 2 ? 1 : -1;
+	f.cpu = ncpu >= 2 ? cpus[1] : -1;
 	f.ret = 0;
 	hvr_sb__setup(&a);
 	err = pthread_create(&follower, NULL, sb__follow, &f);

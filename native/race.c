@@ -25,12 +25,14 @@ int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int device_fence,
 		     struct hvr_sb_counts *out)
 {
 	struct hvr_sb_arena a;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int ret, stop;
+	int cpus[2], ncpu, ret, stop;
 
 	ret = hvr_sb__check(iterations, instances);
 	if (ret)
 		return ret;
+	ncpu = hvr_cpu__allowed(cpus, 2);       /* within taskset/cpuset limits */
+	if (ncpu < 0)
+		return ncpu;
 	if (vm->mem_size < HVR_GUEST_DATA + HVR_SB_ARENA_SIZE)
 		return hvr_error__set(EFAULT, "guest memory is too small for the ring arena");
 	memset(&a, 0, sizeof(a));
@@ -43,10 +45,10 @@ int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int device_fence,
 	a.lead_new = 1;
 	a.follow_old = VIRTQ_AVAIL_F_NO_INTERRUPT;      /* callbacks disabled while draining */
 	a.follow_new = 0;
-	a.leader_cpu = ncpu >= 2 ? 1 : -1;
+	a.leader_cpu = ncpu >= 2 ? cpus[1] : -1;
 	hvr_sb__setup(&a);
 	if (ncpu >= 2) {
-		ret = hvr_vcpu__pin(vcpu, 0);
+		ret = hvr_vcpu__pin(vcpu, cpus[0]);
 		if (ret)
 			return ret;
 	}

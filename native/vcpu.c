@@ -9,6 +9,12 @@
  * while the guest is halted inside the kernel. A parked vCPU keeps its
  * architectural state (a halted guest stays halted), and that is when the
  * controller reads its LAPIC and MP state.
+ *
+ * Closing: hvr_vcpu__close marks the vCPU `closing` and kicks it; it never
+ * runs the guest or calls the callback again. hvr_vcpu__destroy then waits a
+ * bounded time for the thread to leave. A thread inside a port callback
+ * cannot be interrupted, so it is orphaned instead: it frees the vCPU itself
+ * when the callback returns (holding a VM reference until then).
  */
 #include <errno.h>
 #include <sched.h>
@@ -38,8 +44,10 @@
 
 #define KICK_TRIES 50
 #define KICK_WAIT_MS 100
+#define DESTROY_WAIT_MS 2000
 
 static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+static int live_threads;        /* vCPU threads not yet gone (atomic) */
 
 static int kick_signal(void)
 {
@@ -60,6 +68,25 @@ static void kick__install(void)
 	sa.sa_flags = 0;        /* no SA_RESTART: KVM_RUN must come back */
 	sigemptyset(&sa.sa_mask);
 	sigaction(kick_signal(), &sa, NULL);
+}
+
+/* The kick signal, its (empty) handler installed: bench.c kicks its own loop too. */
+int hvr_vcpu__kick_signal(void)
+{
+	pthread_once(&kick_once, kick__install);
+	return kick_signal();
+}
+
+/* The flags the vCPU thread reads without the lock (kick, closing, in_callback):
+ * every access is atomic, so none is torn or hoisted out of a loop. */
+static int flag(int *f)
+{
+	return __atomic_load_n(f, __ATOMIC_SEQ_CST);
+}
+
+static void set_flag(int *f, int v)
+{
+	__atomic_store_n(f, v, __ATOMIC_SEQ_CST);
 }
 
 /* ---- descriptor tables and registers: straight into 64-bit mode ---- */
@@ -154,7 +181,19 @@ static int vcpu__io_callback(struct hvr_vcpu *vcpu, uint16_t port, int out, uint
 
 	if (!vcpu->callback)
 		return vcpu__fail(vcpu, "port 0x%x is routed to Python but no callback is set", port);
+	/*
+	 * in_callback is raised before closing is read, and hvr_vcpu__close raises
+	 * closing before it reads in_callback: so either this thread sees the
+	 * close and never calls back, or the closer sees it inside the callback
+	 * and leaves it to free itself (hvr_vcpu__destroy).
+	 */
+	set_flag(&vcpu->in_callback, 1);
+	if (flag(&vcpu->closing)) {
+		set_flag(&vcpu->in_callback, 0);
+		return HVR_STOP_KICKED;
+	}
 	ret = vcpu->callback(vcpu->callback_user, port, out, value);
+	set_flag(&vcpu->in_callback, 0);
 	if (ret < 0)
 		return vcpu__fail(vcpu, "the port 0x%x callback failed (%d)", port, ret);
 	return ret ? HVR_STOP_CALLBACK : HVR_STOP_NONE;
@@ -186,8 +225,11 @@ static int vcpu__io_c(struct hvr_vcpu *vcpu, uint16_t port, int out, uint32_t *v
 		vcpu->done_value = *value;
 		return HVR_STOP_DONE;
 	case HVR_PORT_LOG:
+		/* Count every value, keep the first HVR_LOG_MAX: a longer log is
+		 * reported as such by hvr_vcpu__log, never passed off as complete. */
 		if (vcpu->nlog < HVR_LOG_MAX)
-			vcpu->log[vcpu->nlog++] = *value;
+			vcpu->log[vcpu->nlog] = *value;
+		vcpu->nlog++;
 		return HVR_STOP_NONE;
 	case HVR_PORT_CMD:
 		if (out)
@@ -258,9 +300,59 @@ static int vcpu__handle_mmio(struct hvr_vcpu *vcpu)
 	return ret;
 }
 
+/* ---- exits that end in an error keep their data ---- */
+
+static const char *vcpu__suberror(uint32_t suberror)
+{
+	switch (suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION:
+		return "instruction emulation failed";
+	case KVM_INTERNAL_ERROR_SIMUL_EX:
+		return "an exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV:
+		return "an event could not be delivered";
+	default:
+		return "unknown suberror";
+	}
+}
+
+/* Keep the exit whole in last_exit; say what it was, its data words included. */
+static int vcpu__fail_exit(struct hvr_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct hvr_exit_info *x = &vcpu->last_exit;
+	char words[16 * 20 + 1] = "";
+	size_t len = 0;
+	uint32_t i;
+
+	memset(x, 0, sizeof(*x));
+	x->reason = run->exit_reason;
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR) {
+		x->suberror = run->internal.suberror;
+		x->ndata = run->internal.ndata < 16 ? run->internal.ndata : 16;
+		memcpy(x->data, run->internal.data, x->ndata * sizeof(x->data[0]));
+	} else if (run->exit_reason == KVM_EXIT_UNKNOWN) {
+		x->ndata = 1;
+		x->data[0] = run->hw.hardware_exit_reason;
+	} else {
+		x->ndata = 16;  /* an exit we do not know: its union's first bytes, raw */
+		memcpy(x->data, run->padding, sizeof(x->data));
+	}
+	for (i = 0; i < x->ndata && len < sizeof(words) - 1; i++)
+		len += snprintf(words + len, sizeof(words) - len, " 0x%llx",
+				(unsigned long long)x->data[i]);
+	if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+		return vcpu__fail(vcpu, "KVM internal error: %s (suberror %u); %u data word(s):%s",
+				  vcpu__suberror(x->suberror), x->suberror, x->ndata, words);
+	if (run->exit_reason == KVM_EXIT_UNKNOWN)
+		return vcpu__fail(vcpu, "unknown VM exit: hardware exit reason 0x%llx",
+				  (unsigned long long)x->data[0]);
+	return vcpu__fail(vcpu, "unexpected exit reason %u; data:%s", x->reason, words);
+}
+
 /* ---- the KVM_RUN loop ---- */
 
-static int vcpu__handle_exit(struct hvr_vcpu *vcpu)
+int hvr_vcpu__handle_exit(struct hvr_vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 
@@ -268,7 +360,7 @@ static int vcpu__handle_exit(struct hvr_vcpu *vcpu)
 	case KVM_EXIT_IO:
 		return vcpu__handle_io(vcpu);
 	case KVM_EXIT_INTR:
-		return vcpu->kick ? HVR_STOP_KICKED : HVR_STOP_NONE;
+		return flag(&vcpu->kick) ? HVR_STOP_KICKED : HVR_STOP_NONE;
 	case KVM_EXIT_HLT:
 		return vcpu__fail(vcpu, "the guest halted outside the in-kernel irqchip");
 	case KVM_EXIT_MMIO:
@@ -278,11 +370,8 @@ static int vcpu__handle_exit(struct hvr_vcpu *vcpu)
 	case KVM_EXIT_FAIL_ENTRY:
 		return vcpu__fail(vcpu, "VM entry failed (reason 0x%llx)", (unsigned long long)
 				  run->fail_entry.hardware_entry_failure_reason);
-	case KVM_EXIT_INTERNAL_ERROR:
-		return vcpu__fail(vcpu, "KVM internal error (suberror %u)",
-				  run->internal.suberror);
-	default:
-		return vcpu__fail(vcpu, "unexpected exit reason %u", run->exit_reason);
+	default:        /* KVM_EXIT_INTERNAL_ERROR, KVM_EXIT_UNKNOWN, anything else */
+		return vcpu__fail_exit(vcpu);
 	}
 }
 
@@ -296,15 +385,17 @@ static int vcpu__loop(struct hvr_vcpu *vcpu)
 			return ret;
 	}
 	for (;;) {
+		/* A kick or a close that came before this entry. (One that comes
+		 * later is caught by immediate_exit or by the signal.) */
+		if (flag(&vcpu->kick) || flag(&vcpu->closing))
+			return HVR_STOP_KICKED;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno != EINTR && errno != EAGAIN)
 				return vcpu__fail(vcpu, "KVM_RUN: %s", strerror(errno));
-			if (vcpu->kick)
-				return HVR_STOP_KICKED;
 			continue;
 		}
 		vcpu->exits++;
-		ret = vcpu__handle_exit(vcpu);
+		ret = hvr_vcpu__handle_exit(vcpu);
 		if (ret != HVR_STOP_NONE)
 			return ret;
 	}
@@ -321,10 +412,20 @@ static void vcpu__block_signals(void)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 }
 
+static void vcpu__free(struct hvr_vcpu *vcpu)
+{
+	if (vcpu->run != MAP_FAILED)
+		munmap(vcpu->run, vcpu->vm->run_size);
+	pthread_cond_destroy(&vcpu->cond);
+	pthread_mutex_destroy(&vcpu->lock);
+	free(vcpu);
+}
+
 static void *vcpu__thread(void *arg)
 {
 	struct hvr_vcpu *vcpu = arg;
-	int reason;
+	struct hvr_vm *vm = vcpu->vm;
+	int reason, orphan;
 
 	vcpu__block_signals();
 	pthread_mutex_lock(&vcpu->lock);
@@ -342,13 +443,21 @@ static void *vcpu__thread(void *arg)
 		vcpu->stop_reason = reason;
 		pthread_cond_broadcast(&vcpu->cond);
 	}
+	vcpu->exited = 1;
+	orphan = vcpu->orphan;
+	pthread_cond_broadcast(&vcpu->cond);
 	pthread_mutex_unlock(&vcpu->lock);
+	if (orphan) {           /* its VM was destroyed without it: free what it held */
+		vcpu__free(vcpu);
+		hvr_vm__put(vm);
+	}
+	__atomic_sub_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
 /* ---- the controller's side ---- */
 
-static int vcpu__init_sync(struct hvr_vcpu *vcpu)
+static void vcpu__init_sync(struct hvr_vcpu *vcpu)
 {
 	pthread_condattr_t attr;
 
@@ -357,30 +466,32 @@ static int vcpu__init_sync(struct hvr_vcpu *vcpu)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&vcpu->cond, &attr);
 	pthread_condattr_destroy(&attr);
-	return 0;
 }
 
-int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags)
+static int vcpu__create_locked(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags)
 {
 	struct hvr_vcpu *vcpu;
-	int ret, err;
+	int ret, err, id = vm->nvcpus;
 
-	*out = NULL;
-	if (vm->nvcpus >= (int)(sizeof(vm->vcpus) / sizeof(vm->vcpus[0])))
-		return hvr_error__set(ENOSPC, "this VM already has %d vCPUs", vm->nvcpus);
+	if (id >= HVR_MAX_VCPUS)
+		return hvr_error__set(ENOSPC, "this VM already has %d vCPUs", id);
 	pthread_once(&kick_once, kick__install);
 	vcpu = calloc(1, sizeof(*vcpu));
 	if (!vcpu)
 		return hvr_error__set(ENOMEM, "out of memory");
 	vcpu->vm = vm;
-	vcpu->id = vm->nvcpus;
+	vcpu->id = id;
 	vcpu->run = MAP_FAILED;
 	vcpu__init_sync(vcpu);
-	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, vcpu->id);
-	if (vcpu->fd < 0) {
-		ret = hvr_error__set(errno, "KVM_CREATE_VCPU: %s", strerror(errno));
-		goto fail;
+	/* KVM keeps a vCPU id until the VM goes: reuse the one a failed create left. */
+	if (vm->vcpu_fd[id] < 0) {
+		vm->vcpu_fd[id] = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+		if (vm->vcpu_fd[id] < 0) {
+			ret = hvr_error__set(errno, "KVM_CREATE_VCPU: %s", strerror(errno));
+			goto fail;
+		}
 	}
+	vcpu->fd = vm->vcpu_fd[id];
 	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
 		ret = hvr_error__set(errno, "cannot map kvm_run: %s", strerror(errno));
@@ -390,8 +501,10 @@ int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags)
 	ret = vcpu__set_long_mode(vcpu, flags & HVR_VCPU_RING3);
 	if (ret)
 		goto fail;
+	__atomic_add_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
 	err = pthread_create(&vcpu->thread, NULL, vcpu__thread, vcpu);
 	if (err) {
+		__atomic_sub_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
 		ret = hvr_error__set(err, "cannot start the vCPU thread: %s", strerror(err));
 		goto fail;
 	}
@@ -400,98 +513,176 @@ int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags)
 	*out = vcpu;
 	return 0;
 fail:
-	hvr_vcpu__destroy(vcpu);
+	vcpu__free(vcpu);
 	return ret;
 }
 
-static void deadline_after(struct timespec *ts, uint32_t ms)
+int hvr_vcpu__create(struct hvr_vm *vm, struct hvr_vcpu **out, uint32_t flags)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	int ret;
+
+	*out = NULL;
+	pthread_mutex_lock(&vm->lock);
+	ret = vcpu__create_locked(vm, out, flags);
+	pthread_mutex_unlock(&vm->lock);
+	return ret;
 }
 
-/* Wait, holding the lock, until the vCPU thread is parked; 0 or -ETIMEDOUT. */
+static int vcpu__busy(struct hvr_vcpu *vcpu)
+{
+	return vcpu->want_run || vcpu->running;
+}
+
+/*
+ * Wait, holding the lock, until the vCPU thread is parked: 0, or -ETIMEDOUT,
+ * or -ESHUTDOWN when the VM is closing and the thread is inside a port
+ * callback (it cannot park before the callback returns, and the closer does
+ * not wait for that). Waits in slices, so a close is noticed promptly.
+ */
 static int vcpu__wait_parked(struct hvr_vcpu *vcpu, uint32_t ms)
 {
-	struct timespec deadline;
+	uint64_t deadline = hvr_clock__ns() + (uint64_t)ms * 1000000ull;
+	struct timespec slice;
 
-	deadline_after(&deadline, ms);
-	while (vcpu->want_run || vcpu->running)
-		if (pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &deadline) == ETIMEDOUT)
-			return (vcpu->want_run || vcpu->running) ? -ETIMEDOUT : 0;
+	while (vcpu__busy(vcpu)) {
+		uint64_t now = hvr_clock__ns();
+		uint64_t left_ms;
+
+		if (vcpu->closing && flag(&vcpu->in_callback))
+			return hvr_error__set(ESHUTDOWN, "the VM was closed while its vCPU was "
+					      "inside a port callback");
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		left_ms = (deadline - now + 999999) / 1000000;
+		hvr_clock__deadline(&slice, CLOCK_MONOTONIC,
+				    left_ms < KICK_WAIT_MS ? (uint32_t)left_ms : KICK_WAIT_MS);
+		pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &slice);
+	}
 	return 0;
+}
+
+/* Ask the thread to leave KVM_RUN: the flag it checks, immediate_exit for the
+ * next entry, and the signal for an entry already made. Holding the lock. */
+static void vcpu__request_exit(struct hvr_vcpu *vcpu)
+{
+	set_flag(&vcpu->kick, 1);
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (vcpu->thread_started && !vcpu->exited)
+		pthread_kill(vcpu->thread, kick_signal());
 }
 
 static int vcpu__kick_locked(struct hvr_vcpu *vcpu)
 {
 	int i, ret = 0;
 
-	if (!vcpu->want_run && !vcpu->running)
+	if (!vcpu__busy(vcpu))
 		return 0;
-	vcpu->kick = 1;
-	vcpu->run->immediate_exit = 1;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (i = 0; i < KICK_TRIES; i++) {
-		pthread_kill(vcpu->thread, kick_signal());
+		vcpu__request_exit(vcpu);
 		ret = vcpu__wait_parked(vcpu, KICK_WAIT_MS);
-		if (!ret)
+		if (ret != -ETIMEDOUT)
 			break;
 	}
-	vcpu->kick = 0;
-	vcpu->run->immediate_exit = 0;
-	if (ret)
+	if (!vcpu->closing) {   /* a closing vCPU stays kicked for good */
+		set_flag(&vcpu->kick, 0);
+		__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	}
+	if (ret == -ETIMEDOUT && flag(&vcpu->in_callback))
+		return hvr_error__set(ETIMEDOUT, "the vCPU is still inside its port callback "
+				      "after %d ms", KICK_TRIES * KICK_WAIT_MS);
+	if (ret == -ETIMEDOUT)
 		return hvr_error__set(ETIMEDOUT, "the vCPU thread did not leave KVM_RUN "
 				      "after %d kicks", KICK_TRIES);
-	return 0;
+	return ret;
 }
 
+/* Stop the vCPU for good, without waiting: it never runs the guest or calls
+ * back again, and its thread leaves as soon as it can. */
+void hvr_vcpu__close(struct hvr_vcpu *vcpu)
+{
+	pthread_mutex_lock(&vcpu->lock);
+	set_flag(&vcpu->closing, 1);
+	vcpu->quit = 1;
+	vcpu__request_exit(vcpu);
+	pthread_cond_broadcast(&vcpu->cond);
+	pthread_mutex_unlock(&vcpu->lock);
+}
+
+/*
+ * Close the vCPU and free it once its thread has left - or, if the thread is
+ * inside a port callback (or is the caller: a callback closing its own VM),
+ * or does not leave in time, orphan it: the thread frees the vCPU itself and
+ * drops the VM reference taken here.
+ */
 void hvr_vcpu__destroy(struct hvr_vcpu *vcpu)
 {
-	struct timespec deadline;
+	uint64_t deadline = hvr_clock__ns() + DESTROY_WAIT_MS * 1000000ull;
+	struct timespec slice;
 
 	if (!vcpu)
 		return;
-	if (vcpu->thread_started) {
-		pthread_mutex_lock(&vcpu->lock);
-		vcpu__kick_locked(vcpu);
-		vcpu->quit = 1;
-		pthread_cond_broadcast(&vcpu->cond);
-		pthread_mutex_unlock(&vcpu->lock);
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += 2;
-		if (pthread_timedjoin_np(vcpu->thread, NULL, &deadline))
-			return;         /* a thread we cannot stop keeps its memory */
+	if (!vcpu->thread_started) {
+		vcpu__free(vcpu);
+		return;
 	}
-	if (vcpu->run != MAP_FAILED)
-		munmap(vcpu->run, vcpu->vm->run_size);
-	if (vcpu->fd >= 0)
-		close(vcpu->fd);
-	pthread_cond_destroy(&vcpu->cond);
-	pthread_mutex_destroy(&vcpu->lock);
-	free(vcpu);
+	hvr_vcpu__close(vcpu);
+	pthread_mutex_lock(&vcpu->lock);
+	while (!vcpu->exited && !pthread_equal(pthread_self(), vcpu->thread) &&
+	       !flag(&vcpu->in_callback) && hvr_clock__ns() < deadline) {
+		vcpu__request_exit(vcpu);
+		hvr_clock__deadline(&slice, CLOCK_MONOTONIC, KICK_WAIT_MS);
+		pthread_cond_timedwait(&vcpu->cond, &vcpu->lock, &slice);
+	}
+	if (!vcpu->exited) {
+		vcpu->orphan = 1;
+		__atomic_add_fetch(&vcpu->vm->refs, 1, __ATOMIC_ACQ_REL);
+		pthread_detach(vcpu->thread);   /* under the lock: it cannot be gone yet */
+		pthread_mutex_unlock(&vcpu->lock);
+		return;
+	}
+	pthread_mutex_unlock(&vcpu->lock);
+	pthread_join(vcpu->thread, NULL);
+	vcpu__free(vcpu);
+}
+
+/* Routing and the callback change only while the thread is parked (it reads them
+ * without the lock while it runs). */
+static int vcpu__require_parked_locked(struct hvr_vcpu *vcpu)
+{
+	if (vcpu__busy(vcpu))
+		return hvr_error__set(EBUSY, "the vCPU is running; kick it first");
+	return 0;
 }
 
 int hvr_vcpu__route(struct hvr_vcpu *vcpu, uint32_t port, uint32_t route)
 {
+	int ret;
+
 	if (port >= HVR_NPORTS)
 		return hvr_error__set(EINVAL, "port 0x%x is outside the protocol range "
 				      "(0x0-0x%x)", port, HVR_NPORTS - 1);
 	if (route != HVR_ROUTE_C && route != HVR_ROUTE_PYTHON)
 		return hvr_error__set(EINVAL, "unknown route %u", route);
-	vcpu->route[port] = route;
-	return 0;
+	pthread_mutex_lock(&vcpu->lock);
+	ret = vcpu__require_parked_locked(vcpu);
+	if (!ret)
+		vcpu->route[port] = route;
+	pthread_mutex_unlock(&vcpu->lock);
+	return ret;
 }
 
 int hvr_vcpu__set_callback(struct hvr_vcpu *vcpu, hvr_io_fn fn, void *user)
 {
-	vcpu->callback = fn;
-	vcpu->callback_user = user;
-	return 0;
+	int ret;
+
+	pthread_mutex_lock(&vcpu->lock);
+	ret = vcpu__require_parked_locked(vcpu);
+	if (!ret) {
+		vcpu->callback = fn;
+		vcpu->callback_user = user;
+	}
+	pthread_mutex_unlock(&vcpu->lock);
+	return ret;
 }
 
 int hvr_vcpu__pin(struct hvr_vcpu *vcpu, int cpu)
@@ -503,6 +694,8 @@ int hvr_vcpu__pin(struct hvr_vcpu *vcpu, int cpu)
 	if (cpu < 0) {
 		if (sched_getaffinity(0, sizeof(set), &set) < 0)
 			return hvr_error__set(errno, "sched_getaffinity: %s", strerror(errno));
+	} else if (cpu >= CPU_SETSIZE) {
+		return hvr_error__set(EINVAL, "CPU %d is out of range", cpu);
 	} else {
 		CPU_SET(cpu, &set);
 	}
@@ -528,7 +721,9 @@ int hvr_vcpu__resume(struct hvr_vcpu *vcpu)
 	int ret = 0;
 
 	pthread_mutex_lock(&vcpu->lock);
-	if (vcpu->want_run || vcpu->running)
+	if (vcpu->closing)
+		ret = hvr_error__set(ESHUTDOWN, "the vCPU's VM is closed");
+	else if (vcpu__busy(vcpu))
 		ret = hvr_error__set(EBUSY, "the vCPU is already running");
 	else if (vcpu->stop_reason == HVR_STOP_ERROR)
 		ret = hvr_error__set(EIO, "the vCPU stopped on an error: %s", vcpu->error);
@@ -554,10 +749,10 @@ int hvr_vcpu__wait(struct hvr_vcpu *vcpu, uint32_t timeout_ms)
 
 	pthread_mutex_lock(&vcpu->lock);
 	ret = vcpu__wait_parked(vcpu, timeout_ms);
-	if (ret)
+	if (ret == -ETIMEDOUT)
 		ret = hvr_error__set(ETIMEDOUT, "the vCPU is still running after %u ms",
 				     timeout_ms);
-	else
+	else if (!ret)
 		ret = vcpu__reason(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
 	return ret;
@@ -613,16 +808,21 @@ uint64_t hvr_vcpu__exits(struct hvr_vcpu *vcpu)
 	return vcpu->exits;
 }
 
+/* vCPU threads alive in this process, orphans finishing a callback included. */
+int hvr_vcpu__threads(void)
+{
+	return __atomic_load_n(&live_threads, __ATOMIC_SEQ_CST);
+}
+
 static int vcpu__require_parked(struct hvr_vcpu *vcpu)
 {
-	int busy;
+	int ret;
 
 	pthread_mutex_lock(&vcpu->lock);
-	busy = vcpu->want_run || vcpu->running;
+	ret = vcpu__busy(vcpu) ? hvr_error__set(EBUSY, "the vCPU is running; kick it before "
+						"reading it") : 0;
 	pthread_mutex_unlock(&vcpu->lock);
-	if (busy)
-		return hvr_error__set(EBUSY, "the vCPU is running; kick it before reading it");
-	return 0;
+	return ret;
 }
 
 int hvr_vcpu__log(struct hvr_vcpu *vcpu, uint32_t *buf, uint32_t max)
@@ -632,9 +832,21 @@ int hvr_vcpu__log(struct hvr_vcpu *vcpu, uint32_t *buf, uint32_t max)
 
 	if (ret)
 		return ret;
-	n = vcpu->nlog < max ? vcpu->nlog : max;
+	if (vcpu->nlog > HVR_LOG_MAX)
+		return hvr_error__set(EOVERFLOW, "the guest logged %llu values; only the first "
+				      "%d are kept", (unsigned long long)vcpu->nlog, HVR_LOG_MAX);
+	n = vcpu->nlog < max ? (uint32_t)vcpu->nlog : max;
 	memcpy(buf, vcpu->log, n * sizeof(uint32_t));
 	return (int)vcpu->nlog;
+}
+
+int hvr_vcpu__exit_info(struct hvr_vcpu *vcpu, struct hvr_exit_info *out)
+{
+	int ret = vcpu__require_parked(vcpu);
+
+	if (!ret)
+		*out = vcpu->last_exit;
+	return ret;
 }
 
 int hvr_vcpu__regs(struct hvr_vcpu *vcpu, struct hvr_regs *out)

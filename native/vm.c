@@ -2,6 +2,12 @@
  * vm.c - a KVM virtual machine, in the order the KVM API wants it:
  * open /dev/kvm, check the API, create the VM with an in-kernel irqchip,
  * then give it memory. vCPUs come next (vcpu.c).
+ *
+ * Destroying a VM stops its vCPUs first. A vCPU thread that cannot stop at
+ * once (it is inside a slow port callback) is not waited for: it is orphaned,
+ * keeps a reference to the VM, and frees its vCPU when the callback returns;
+ * the last reference frees guest memory and closes the VM's fds. So nothing a
+ * live thread may touch is ever freed under it, and no fd is left behind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +104,11 @@ static int vm__add_memory(struct hvr_vm *vm)
 		return hvr_error__set(errno, "cannot map %llu bytes of guest memory: %s",
 				      (unsigned long long)vm->mem_size, strerror(errno));
 	}
+	/* A child forked by the process (a Jupyter kernel spawning a shell) must not
+	 * get a copy-on-write twin of memory KVM writes into. */
+	if (madvise(vm->mem, vm->mem_size, MADV_DONTFORK) < 0)
+		return hvr_error__set(errno, "madvise(MADV_DONTFORK) on guest memory: %s",
+				      strerror(errno));
 	memset(&region, 0, sizeof(region));
 	region.slot = 0;
 	region.guest_phys_addr = 0;
@@ -135,7 +146,7 @@ static void vm__setup_paging(struct hvr_vm *vm)
 int hvr_vm__create(struct hvr_vm **out, uint64_t mem_bytes)
 {
 	struct hvr_vm *vm;
-	int ret;
+	int i, ret;
 
 	*out = NULL;
 	if (mem_bytes < HVR_GUEST_MIN_MEM || mem_bytes > HVR_GUEST_MAX_MEM ||
@@ -147,6 +158,10 @@ int hvr_vm__create(struct hvr_vm **out, uint64_t mem_bytes)
 	if (!vm)
 		return hvr_error__set(ENOMEM, "out of memory");
 	vm->kvm_fd = vm->vm_fd = -1;
+	for (i = 0; i < HVR_MAX_VCPUS; i++)
+		vm->vcpu_fd[i] = -1;
+	vm->refs = 1;
+	pthread_mutex_init(&vm->lock, NULL);
 	vm->mem_size = mem_bytes;
 	ret = kvm__open(&vm->kvm_fd);
 	if (!ret)
@@ -174,21 +189,53 @@ int hvr_vm__create(struct hvr_vm **out, uint64_t mem_bytes)
 	return 0;
 }
 
-void hvr_vm__destroy(struct hvr_vm *vm)
+/* Stop every vCPU for good: calls waiting on them return promptly, none runs again. */
+int hvr_vm__stop(struct hvr_vm *vm)
 {
 	int i;
 
-	if (!vm)
-		return;
+	pthread_mutex_lock(&vm->lock);
 	for (i = 0; i < vm->nvcpus; i++)
-		hvr_vcpu__destroy(vm->vcpus[i]);
+		hvr_vcpu__close(vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+static void vm__free(struct hvr_vm *vm)
+{
+	int i;
+
+	for (i = 0; i < HVR_MAX_VCPUS; i++)
+		if (vm->vcpu_fd[i] >= 0)
+			close(vm->vcpu_fd[i]);
 	if (vm->mem)
 		munmap(vm->mem, vm->mem_size);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	pthread_mutex_destroy(&vm->lock);
 	free(vm);
+}
+
+/* Drop one reference; the last frees the VM. */
+void hvr_vm__put(struct hvr_vm *vm)
+{
+	if (__atomic_sub_fetch(&vm->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		vm__free(vm);
+}
+
+void hvr_vm__destroy(struct hvr_vm *vm)
+{
+	int i;
+
+	if (!vm)
+		return;
+	hvr_vm__stop(vm);       /* all at once, so their threads stop in parallel */
+	for (i = 0; i < vm->nvcpus; i++)
+		hvr_vcpu__destroy(vm->vcpus[i]);
+	vm->nvcpus = 0;
+	hvr_vm__put(vm);
 }
 
 uint64_t hvr_vm__mem_size(struct hvr_vm *vm)

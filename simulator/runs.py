@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from simulator import scenarios
 from simulator.engine.clock import TimedDriver, drive_untimed
-from simulator.engine.machine import Machine
+from simulator.engine.machine import Machine, ScheduleError
 from simulator.engine.strategies import Replay, RoundRobin, make_strategy
 from simulator.engine.trace import Trace
 from simulator.engine.verdict import Verdict
-from simulator.errors import UsageError
+from simulator.errors import ModelCrash, UsageError
 
 MODES = ("timed", "untimed")
 
@@ -44,7 +44,12 @@ def execute(scenario: str, variant="buggy", params: dict | None = None, *, strat
 
 def to_trace(m: Machine, schedule: list[str], scenario: str, variant, params: dict | None,
              mode: str, strategy: str, seed: int | None) -> Trace:
+    """The trace of a finished run. A built-in variant whose model code raised is a
+    ModelCrash, not a trace: its verdict would say nothing about the system."""
     sc = scenarios.get(scenario)
+    if m.crash is not None and isinstance(variant, str):
+        raise ModelCrash(f"{sc.name} ({variant}), step {len(schedule)}: {m.crash} - a fault "
+                         "in the simulator's model, not a verdict on the system it models")
     verdict = m.verdict() or Verdict("limit", "the schedule ended before the run did")
     return Trace(scenario=scenario, variant=sc.variant_name(variant), params=sc.resolve(params),
                  memory_model=m.memory.name, mode=mode, strategy=strategy, seed=seed,
@@ -76,9 +81,19 @@ def replay(trace: Trace | list[str], scenario: str | None = None, variant="buggy
     recorded_mode = trace.mode if isinstance(trace, Trace) else "untimed"
     mode = mode or "untimed"
     then = RoundRobin() if mode != recorded_mode else None
-    m, done = execute(scenario, variant, params, strategy=Replay(schedule, then), mode=mode,
-                      memory_model=memory_model, step_budget=step_budget)
+    strategy = Replay(schedule, then)
+    try:
+        m, done = execute(scenario, variant, params, strategy=strategy, mode=mode,
+                          memory_model=memory_model, step_budget=step_budget)
+    except ScheduleError as exc:
+        if str(exc).startswith("schedule step"):
+            raise
+        step = max(strategy.position - 1, 0)
+        raise ScheduleError(f"schedule step {step}: {schedule[step]!r}: {exc}") from None
     if len(done) < len(schedule):
+        if len(done) >= step_budget:
+            raise UsageError(f"the schedule has {len(schedule)} actions, more than the step "
+                             f"budget of {step_budget}")
         raise UsageError(f"schedule step {len(done)}: {schedule[len(done)]!r} is not enabled "
                          "(nothing is)")
     return to_trace(m, done, scenario, variant, params, mode, "replay", None)

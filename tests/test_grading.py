@@ -1,87 +1,43 @@
-"""Grading OS-7613 exercises: right answers pass, wrong ones fail with a reason.
+"""Grading you can trust: answers rebuilt from text, checks in a sandbox, counted budgets.
 
-A check never crashes and never hangs: an answer that raises, loops forever
-or is nonsense is a failed check whose reason says so.
+Whatever an answer does — break a rule, raise, loop with or without yielding,
+catch ``BaseException`` around its loop, or a student patch the checker in the
+kernel — the check ends with a verdict and a reason, and the verdict depends
+only on the answer's text.
 """
+import builtins
+import json
+import subprocess
+import sys
+import textwrap
+
 import pytest
+from grading_helpers import class_answer, data_answer, grade, grade_all
 
-from simulator.engine import ops
-from simulator.grading import hidden, predict
-from simulator.grading.budget import alarm_available
-from simulator.grading.checks import (
-    OS7613_SCHEDULE,
-    CheckResult,
-    check_fix,
-    check_prediction,
-    check_schedule,
-    require,
-)
-from simulator.grading.schedules import ShorthandError, expand, words
-from simulator.models.virtio import (
-    VRING_AVAIL_F_NO_INTERRUPT,
-    FencedVirtioDevice,
-    VirtioDevice,
-    vring_need_event,
-)
+from simulator.grading import answers, client, nbgrader_plugin
+from simulator.grading.chapters import ch02_pir
+from simulator.grading.exercise import GRADED_FROM, ClassAnswer, Context, graded_seed
+from simulator.grading.rebuild import AnswerError, LoopGuard, build_class, check_source
+from simulator.grading.result import CheckResult, require
+from simulator.models.posted import PostedInterrupts, PrioPostedInterrupts
+from simulator.models.virtio import FencedVirtioDevice
 
-
-# ---------------------------------------------------------------- devices
-class RewrittenFix(VirtioDevice):
-    """A student's vq_endchains: bhyve's rules with the barrier."""
-
-    def vq_endchains(self):
-        r = self.ring
-        old, new = self.vq_save_used, (yield ops.load(r.USED_IDX, "vq_endchains"))
-        self.vq_save_used = new
-        yield ops.fence("vq_endchains")
-        if self.event_idx:
-            intr = vring_need_event((yield ops.load(r.USED_EVENT, "vq_endchains")), new, old)
-        else:
-            flags = yield ops.load(r.AVAIL_FLAGS, "vq_endchains")
-            intr = new != old and not flags & VRING_AVAIL_F_NO_INTERRUPT
-        if intr:
-            yield from self.vq_interrupt()
+PIR_SPEC = ClassAnswer(PostedInterrupts, ("notify_needed",))
+NO_FENCE = ClassAnswer(PostedInterrupts, ("notify_needed",), ("fence",), "no fences here")
+BUGGY_RULE = """
+class FixedPIR(PostedInterrupts):
+    def notify_needed(self, vector):
+        old = yield ops.cas(self.pending, 0, 1, "vmx_set_intr_ready")
+        return old == 0
+"""
 
 
-class FenceInFlagsModeOnly(RewrittenFix):
-    def barrier_before_notify_check(self):
-        if not self.event_idx:
-            yield ops.fence("vq_endchains")
-
-    def vq_endchains(self):
-        yield from VirtioDevice.vq_endchains(self)
+def rule_body(body: str) -> str:
+    return ("class FixedPIR(PostedInterrupts):\n    def notify_needed(self, vector):\n"
+            + textwrap.indent(textwrap.dedent(body).strip(), " " * 8) + "\n")
 
 
-class AlwaysInterrupts(VirtioDevice):
-    def vq_endchains(self):
-        self.vq_save_used = yield ops.load(self.ring.USED_IDX, "vq_endchains")
-        yield from self.vq_interrupt()
-
-
-class Raises(VirtioDevice):
-    def vq_endchains(self):
-        raise NotImplementedError()
-
-
-class YieldsNonsense(VirtioDevice):
-    def vq_endchains(self):
-        yield "mfence please"
-
-
-class SpinsYielding(VirtioDevice):
-    def vq_endchains(self):
-        while True:
-            yield ops.load(self.ring.USED_IDX, "vq_endchains")
-
-
-class SpinsSilently(VirtioDevice):
-    def vq_endchains(self):
-        while True:
-            pass
-        yield
-
-
-# ---------------------------------------------------------------- results
+# ------------------------------------------------------------------ results
 def test_a_check_result_is_truthy_when_passed_and_require_raises_its_reason():
     assert CheckResult(True, "fine") and not CheckResult(False, "no")
     assert require(CheckResult(True, "fine")).reason == "fine"
@@ -89,132 +45,312 @@ def test_a_check_result_is_truthy_when_passed_and_require_raises_its_reason():
         require(CheckResult(False, "the reason"))
 
 
-# ---------------------------------------------------------------- predict
-def test_the_seeded_question_and_its_answer_come_from_the_same_schedule():
-    q = predict.question(7613)
-    assert q == predict.question(7613) and q.schedule in str(q)
-    assert "= ?" in str(q)  # the question hides its answer
-    assert predict.expected(7613) == predict.outcome(q.schedule)
-    assert require(check_prediction(dict(predict.expected(7613)), predict.expected(7613)))
+def test_a_malformed_verdict_is_a_failed_check():
+    assert not CheckResult.from_json({"passed": "yes"})
+    assert CheckResult.from_json({"passed": True, "reason": "r", "check": "c:d"}).check == "c:d"
 
 
-def test_every_order_of_the_four_events_can_be_followed_and_some_lose_the_interrupt():
-    verdicts = {predict.Question(0, order).answer()["verdict"] for order in predict.ORDERS}
-    assert verdicts == {"ok", "stuck"}
-
-
-def test_a_wrong_prediction_names_the_wrong_keys_but_not_the_right_values():
-    want = {"flags_seen": 0, "interrupts": 2, "poll_reads": 1, "verdict": "ok"}
-    result = check_prediction({**want, "interrupts": 1, "verdict": "stuck"}, want)
-    assert not result
-    assert result.reason == "not right yet: interrupts, verdict (flags_seen, poll_reads right)"
-
-
-@pytest.mark.parametrize("answer, words_in_reason", [
-    (None, "should be a dict"),
-    ([0, 2, 1, "ok"], "should be a dict"),
-    ({"flags_seen": 0}, "has no 'interrupts'"),
-    ({"flags_seen": True, "interrupts": "2", "poll_reads": 1.0, "verdict": 0}, "not right"),
+# ----------------------------------------------------------- the rules
+@pytest.mark.parametrize("source, words", [
+    ("x = 1", "one class statement"),
+    ("class A(PostedInterrupts):\n    def notify_needed(self, v): yield\nclass B: pass",
+     "one class statement"),
+    ("class F(PrioPostedInterrupts):\n    pass", "derive from PostedInterrupts alone"),
+    ("class F(PostedInterrupts, object):\n    def notify_needed(self, v): yield",
+     "derive from PostedInterrupts alone"),
+    ("class F(PostedInterrupts):\n    notify_needed = None", "should define notify_needed"),
+    ("@dataclass\nclass F(PostedInterrupts):\n    def notify_needed(self, v): yield",
+     "plain class"),
+    (rule_body("import os\nyield"), "no imports"),
+    (rule_body("from simulator import grading\nyield"), "no imports"),
+    (rule_body("global X\nyield"), "no global"),
+    (rule_body("c = self.__class__\nyield"), ".__class__ is off limits"),
+    (rule_body("b = __builtins__\nyield"), "the name __builtins__ is off limits"),
+    (rule_body("b = self.cells()['__builtins__']\nyield"), "'__builtins__' is off limits"),
+    (rule_body("g = self.take_pending()\nf = g.gi_frame\nyield"), ".gi_frame is off limits"),
+    (rule_body("s = '{0.x}'.format(self)\nyield"), ".format is off limits"),
+    (rule_body("PostedInterrupts.take_pending = None\nyield"), "attributes of self only"),
+    (rule_body("ops.load = None\nyield"), "attributes of self only"),
+    (rule_body("for PostedInterrupts.x in [1]:\n    pass\nyield"), "attributes of self only"),
+    (rule_body("y = [0 for prio.x in [1]]\nyield"), "attributes of self only"),
+    (rule_body("x = getattr(self, 'pending')\nyield"), "getattr is not available"),
+    (rule_body("eval('1')\nyield"), "eval is not available"),
+    (rule_body("yield ops.fence('x')"), "ops.fence is not allowed here: no fences here"),
+    ("class F(PostedInterrupts)\n    pass", "does not parse"),
 ])
-def test_a_nonsense_prediction_fails_with_a_reason(answer, words_in_reason):
-    want = {"flags_seen": 1, "interrupts": 2, "poll_reads": 1, "verdict": "ok"}
-    result = check_prediction(answer, want)
-    assert not result and words_in_reason in result.reason
+def test_an_answer_that_breaks_a_rule_is_refused_with_the_rule(source, words):
+    with pytest.raises(AnswerError, match=words.replace("(", r"\(").replace(".", r"\.")):
+        check_source(source, NO_FENCE)
 
 
-# --------------------------------------------------------------- schedules
-def test_shorthand_words_expand_into_the_raw_schedule_replayed_strictly():
-    raw = expand("vcpu0* blkio*", "virtio-barriers", "buggy")
-    assert raw[-1] == "blkio" and "drain:cpu0" not in raw  # vcpu0's locked ops drained it
-    assert expand(["vcpu0*", "blkio*"]) == raw
-    assert words("a, b  c") == ["a", "b", "c"]
+def test_an_answer_within_the_rules_may_use_init_super_helpers_and_comprehensions():
+    source = """
+        class FixedPIR(PostedInterrupts):
+            LIMIT = 4
+
+            def __init__(self, name="pir"):
+                super().__init__(name)
+                self.seen = [0 for _ in range(self.LIMIT)]
+
+            def notify_needed(self, vector):
+                old = yield ops.fetch_or(self.pending, 1, "vmx_set_intr_ready")
+                return self.helper(old)
+
+            def helper(self, old):
+                return not old & 1
+    """
+    cls = build_class(textwrap.dedent(source), PIR_SPEC, ch02_pir.namespace(),
+                      LoopGuard(_raise), print)
+    assert issubclass(cls, PostedInterrupts) and cls().seen == [0, 0, 0, 0]
 
 
-def test_the_report_schedule_loses_the_interrupt():
-    result = check_schedule(OS7613_SCHEDULE)
-    assert result, result.reason
-    assert result.trace.verdict.kind == "stuck"
-    assert require(hidden.check_schedule_matches_report(OS7613_SCHEDULE))
+class Spun(Exception):
+    pass
 
 
-def test_a_schedule_that_ends_well_fails_and_says_how_it_ended():
-    result = check_schedule("finish")
-    assert not result
-    assert result.reason.startswith("the run ends ok, not stuck: all 2 requests completed")
+def _raise(reason):
+    raise Spun(reason)
 
 
-def test_a_schedule_that_stops_early_says_what_could_come_next():
-    result = check_schedule("vcpu0*")
-    assert not result and "not over yet (possible next: blkio)" in result.reason
+def test_a_loop_that_never_yields_an_op_is_stopped_by_a_count_not_a_clock():
+    source = rule_body("n = 0\nwhile True:\n    n += 1\nyield")
+    cls = build_class(source, PIR_SPEC, ch02_pir.namespace(), LoopGuard(_raise, limit=50), print)
+    program = cls().notify_needed(0x60)
+    with pytest.raises(Spun, match="more than 50 loop iterations without yielding an op"):
+        next(program)
 
 
-@pytest.mark.parametrize("schedule, words_in_reason", [
-    ("blkio* blkio", "'blkio' cannot run now (blkio is blocked: cv_wait on bc_cond"),
-    ("drain:cpu1", "that store buffer is empty"),
-    ("fire:io.req7", "no such timer is armed"),
-    ("vcpu0>no_such_function", "vcpu0 stopped before reaching no_such_function"),
-    ("vcpu0 ** x", "cannot read schedule word '**'"),
-    (42, "a schedule is a string or a list of strings, not int"),
-    (["vcpu0", None], "schedule entry None is not a string"),
+def test_every_op_yielded_starts_the_count_afresh():
+    guard = LoopGuard(_raise, limit=3)
+    for _ in range(10):
+        guard.tick(), guard.tick(), guard.tick()
+        guard.op(("load", "f", "x", None, None))
+    assert guard.count == 0
+    guard.op("not an op")
+    with pytest.raises(Spun):
+        for _ in range(4):
+            guard.tick()
+
+
+# ----------------------------------------------------------- the sandbox
+@pytest.mark.parametrize("body, words", [
+    ("raise ValueError('boom')",
+     "even a plain run (threads taking turns) ends violation: viona raised ValueError: boom"),
+    ("yield 'notify please'", "viona yielded 'notify please', which is not an op"),
+    ("while True:\n    yield ops.load(self.pending, 'vmx_set_intr_ready')",
+     "step budget of 5000 spent (the run never ends"),
+    ("while True:\n    pass\nyield", "more than 100,000 loop iterations without yielding an op"),
+    ("while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n"
+     "        pass\nyield", "more than 100,000 loop iterations without yielding an op"),
+    ("print('looking at', vector)\nold = yield ops.cas(self.pending, 0, 1, 'x')\n"
+     "return old == 0", "the OS-6829 race as the explorer finds it in the buggy code"),
+    ("raise SystemExit(0)", "the answer's code raised SystemExit"),
 ])
-def test_an_impossible_schedule_fails_with_a_reason(schedule, words_in_reason):
-    result = check_schedule(schedule)
-    assert not result and words_in_reason in result.reason
+def test_a_broken_answer_ends_its_check_with_a_reason(body, words):
+    result = grade("ch02_pir:fix", class_answer(rule_body(body)))
+    assert not result and words in result.reason, result.reason
 
 
-def test_an_impossible_word_is_a_usage_error_when_expanding_by_hand():
-    with pytest.raises(ShorthandError, match="cannot run now"):
-        expand("blkio* blkio")
+def test_what_an_answer_prints_comes_back_with_the_verdict_cut_short():
+    body = ("for i in range(2000):\n    print('post', vector, i)\n"
+            "return (yield ops.load(self.pending, 'x'))")
+    result = grade("ch02_pir:fix", class_answer(rule_body(body)))
+    assert not result and result.output.startswith("post 96 0\n")
+    assert result.output.endswith("[... cut short]") and len(result.output) < 5_000
 
 
-# --------------------------------------------------------------------- fix
-@pytest.mark.parametrize("device", [FencedVirtioDevice, RewrittenFix])
-def test_a_fenced_device_passes_and_the_reason_states_the_bound(device):
-    result = check_fix(device, bound=2)
-    assert result, result.reason
-    assert "OS-7613 schedule no longer loses the interrupt" in result.reason
-    assert "of at most 2" in result.reason
-    assert require(hidden.check_fix_event_idx(device))
-    assert require(hidden.check_suppression(device))
-
-
-def test_the_buggy_device_fails_on_the_report_schedule():
-    result = check_fix(VirtioDevice)
-    assert not result and result.reason.startswith("the OS-7613 schedule still ends stuck")
-    assert result.trace.verdict.kind == "stuck"
-
-
-def test_a_fix_for_flags_mode_only_is_caught_by_the_hidden_event_idx_check():
-    assert check_fix(FenceInFlagsModeOnly)
-    result = hidden.check_fix_event_idx(FenceInFlagsModeOnly)
-    assert not result and result.reason.startswith("EVENT_IDX mode:")
-
-
-def test_interrupting_every_time_never_loses_one_but_fails_the_hidden_check():
-    assert check_fix(AlwaysInterrupts)
-    result = hidden.check_suppression(AlwaysInterrupts)
+def test_code_that_loops_inside_c_is_stopped_by_the_cpu_guard_which_says_the_grader_timed_out():
+    body = "n = sum(range(10 ** 15))\nyield"
+    result = grade("ch02_pir:on-only", class_answer(rule_body(body)), cpu_s=1)
     assert not result
-    assert result.reason == ("flags mode with avail.flags=1, used_event=0: "
-                             "the device sent an interrupt")
+    assert result.reason.startswith("the grader timed out after 1 s of CPU time"), result.reason
 
 
-@pytest.mark.parametrize("device, words_in_reason", [
-    (Raises, "even a plain run (threads taking turns) ends violation: blkio raised NotImp"),
-    (YieldsNonsense, "blkio yielded 'mfence please', which is not an op"),
-    (SpinsYielding, "ends limit: step budget of 5000 spent (does a thread never stop?)"),
-    (None, "expected a class derived from VirtioDevice, got NoneType"),
-    (RewrittenFix(None, False, "x"), "expected a class derived from VirtioDevice"),
-    (dict, "dict does not derive from VirtioDevice"),
+def test_a_data_answer_to_a_class_check_and_the_other_way_round_are_refused():
+    result = grade("ch02_pir:fix", data_answer({"notify_needed": "yes"}))
+    assert not result and "wants a class derived from PostedInterrupts, not dict" in result.reason
+    result = grade("ch02_pir:predict", class_answer(BUGGY_RULE))
+    assert not result and "wants plain data, not the class FixedPIR" in result.reason
+
+
+@pytest.mark.parametrize("check_id, words", [
+    ("ch02_pir:no-such-check", "ch02_pir has no check 'no-such-check'"),
+    ("ch09_nothing:fix", "no exercises for chapter 'ch09_nothing'"),
+    ("fix", "a check is named 'chapter:check'"),
 ])
-def test_a_broken_device_fails_with_a_reason(device, words_in_reason):
-    result = check_fix(device, max_states=2_000)
-    assert not result and words_in_reason in result.reason
-    assert not hidden.check_suppression(device)
+def test_an_unknown_check_is_a_failed_check_with_a_reason(check_id, words):
+    result = grade(check_id, data_answer(1))
+    assert not result and words in result.reason
 
 
-@pytest.mark.skipif(not alarm_available(), reason="no SIGALRM here")
-def test_a_device_that_loops_without_yielding_fails_after_the_time_limit():
-    result = check_fix(SpinsSilently, seconds=0.5)
+def test_a_hidden_check_without_the_instructors_directory_says_where_it_runs(tmp_path):
+    result = grade("ch02_pir:no-flood", class_answer(BUGGY_RULE), instructor=tmp_path)
     assert not result
-    assert result.reason.startswith("fix: gave up after 0.5 s")
-    assert not hidden.check_suppression(SpinsSilently, seconds=0.5)
+    assert "is a hidden check: it runs when the instructor grades" in result.reason
+
+
+def test_a_malformed_request_gets_a_verdict_not_a_traceback():
+    proc = subprocess.run([sys.executable, "-I", "-m", "simulator.grading.sandbox"],
+                          input="{not json", capture_output=True, text=True, timeout=60)
+    result = json.loads(proc.stdout)["results"][0]
+    assert proc.returncode == 0 and not result["passed"]
+    assert result["reason"].startswith("the grader got a malformed request")
+
+
+def test_checks_in_one_request_stop_at_the_first_failure():
+    results = grade_all(["ch02_pir:on-only", "ch02_pir:fix", "ch02_pir:on-only"],
+                        class_answer(BUGGY_RULE))
+    assert [r.passed for r in results] == [True, False]
+    assert [r.check for r in results] == ["ch02_pir:on-only", "ch02_pir:fix"]
+
+
+# ------------------------------------------- the kernel cannot sway a verdict
+def test_patching_the_explorer_registry_modules_and_builtins_in_the_kernel_changes_nothing(
+        monkeypatch):
+    """The sandbox is a fresh process: what the student patches here never reaches it."""
+    from simulator import scenarios, search
+    from simulator.grading import fixes
+
+    before = grade("ch02_pir:fix", class_answer(BUGGY_RULE))
+
+    def finds_nothing(*args, **kwargs):
+        raise AssertionError("the kernel's explorer was used")
+
+    monkeypatch.setattr(search, "search", finds_nothing)
+    monkeypatch.setattr(fixes, "search", finds_nothing)
+    monkeypatch.setattr(scenarios, "_REGISTRY", {})
+    monkeypatch.setattr(CheckResult, "__bool__", lambda self: True)
+    monkeypatch.setitem(sys.modules, "simulator.engine.explore", None)
+    monkeypatch.setattr(builtins, "divmod", lambda a, b: (0, 0))  # vmx_set_intr_ready uses it
+    after = grade("ch02_pir:fix", class_answer(BUGGY_RULE))
+    monkeypatch.undo()
+    assert not before.passed and (after.passed, after.reason) == (before.passed, before.reason)
+
+
+class StudentsRule(PostedInterrupts):
+    """A class defined in a file: its source travels, not the object."""
+
+    def notify_needed(self, vector):
+        old = yield ops_cas(self.pending)
+        return old == 0
+
+
+def ops_cas(cell):
+    from simulator.engine import ops
+
+    return ops.cas(cell, 0, 1, "vmx_set_intr_ready")
+
+
+def test_a_class_travels_as_its_source_text():
+    sent = answers.payload(StudentsRule)
+    assert sent["kind"] == "class" and sent["source"].startswith("class StudentsRule(")
+    result = grade("ch02_pir:fix", sent)
+    assert not result and "name 'ops_cas' is not defined" in result.reason
+
+
+@pytest.mark.parametrize("answer, words", [
+    (PrioPostedInterrupts, "PrioPostedInterrupts is the course's own class from "
+                           "simulator.models.posted"),
+    (FencedVirtioDevice, "a copy of a shipped class is not an answer"),
+    (StudentsRule(), "plain data (str, int, bool, list, dict, set) or a class, not StudentsRule"),
+    (print, "is a function"),
+    (NotImplemented, "not filled in yet"),
+])
+def test_shipped_classes_instances_and_functions_are_refused_before_the_sandbox(answer, words):
+    sent = answers.payload(answer)
+    assert sent["kind"] == "refused" and words in sent["reason"]
+    assert words in grade("ch02_pir:fix", sent).reason
+
+
+def test_data_answers_become_json_with_sets_sorted():
+    sent = answers.payload({"sound": {"D", "C"}, "n": (1, 2), 3: None})
+    assert sent == {"kind": "data", "value": {"sound": ["C", "D"], "n": [1, 2], "3": None}}
+
+
+# ------------------------------------------------------------ the client
+def test_the_student_is_the_one_in_nbgraders_autograded_directory():
+    assert client.student_id("/srv/course/autograded/alice/ch02_pir") == "alice"
+    assert client.student_id("/home/bob/ch02_pir") != "alice"
+
+
+def test_each_student_has_a_graded_seed_per_chapter_apart_from_practice_seeds():
+    seeds = {graded_seed(s, c) for s in ("alice", "bob") for c in ("ch01_virtio", "ch02_pir")}
+    assert len(seeds) == 4 and min(seeds) >= GRADED_FROM
+    assert Context("alice").seed("ch02_pir") == graded_seed("alice", "ch02_pir")
+
+
+def test_under_autograde_the_kernel_only_records_when_the_course_rechecks(monkeypatch, capsys):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.delenv(client.RECHECK_ENV, raising=False)
+    assert not client.deferred()
+    monkeypatch.setenv(client.RECHECK_ENV, "1")
+    assert client.deferred()
+    result = client.check("ch02_pir:fix", StudentsRule)
+    assert result and result.reason.startswith("recorded")
+
+
+def test_check_prints_the_verdict_a_grade_cell_asserts(capsys):
+    result = client.check("ch02_pir:predict", {"ppr": 1})
+    assert not result and capsys.readouterr().out.startswith("failed: the answer has no")
+
+
+# ------------------------------------------------------------- recheck
+def test_recheck_reads_the_check_calls_of_a_grade_cell_in_order():
+    source = ('"""Part C."""\nresult = check("ch02_pir:on-only", FixedPIR)\nassert result\n'
+              'r = check("ch02_pir:fix", FixedPIR); assert r\ncheck("x", f(y))\n')
+    assert nbgrader_plugin.check_calls(source) == [("ch02_pir:on-only", "FixedPIR"),
+                                                   ("ch02_pir:fix", "FixedPIR")]
+    assert nbgrader_plugin.check_calls("def (") == []
+
+
+CELLS = [
+    "%matplotlib inline\nfrom simulator.engine import ops",
+    BUGGY_RULE,
+    "schedule = 'vcpu0* ' 'viona*'\nverdicts = {'A': 'sound'}",
+    "from simulator.models.posted import PrioPostedInterrupts as Copied",
+    "class Copied(PostedInterrupts):\n    pass\nCopied = Copied",
+]
+
+
+def test_recheck_takes_a_class_from_its_last_class_statement():
+    item = nbgrader_plugin.item_for(("ch02_pir:fix", "FixedPIR"), CELLS, {"outputs": []})
+    assert item["answer"] == {"kind": "class", "name": "FixedPIR",
+                              "source": BUGGY_RULE.strip()}
+
+
+def test_recheck_refuses_a_class_imported_from_the_course():
+    answer = nbgrader_plugin.answer_from(answers.last_binding(CELLS[:4], "Copied"), "Copied",
+                                         None)
+    assert answer["kind"] == "refused"
+    assert "imported from simulator.models.posted.PrioPostedInterrupts" in answer["reason"]
+
+
+def test_recheck_takes_data_from_the_kernels_record_or_a_literal_in_the_notebook():
+    record = {"output_type": "display_data", "data": {client.ANSWER_MIME: {
+        "check": "ch02_pir:schedule", "answer": {"kind": "data", "value": "recorded"}}}}
+    item = nbgrader_plugin.item_for(("ch02_pir:schedule", "schedule"), CELLS,
+                                    {"outputs": [record]})
+    assert item["answer"]["value"] == "recorded"
+    item = nbgrader_plugin.item_for(("ch02_pir:schedule", "schedule"), CELLS, {"outputs": []})
+    assert item["answer"] == {"kind": "data", "value": "vcpu0* viona*"}
+    item = nbgrader_plugin.item_for(("ch02_pir:predict", "missing"), CELLS, {"outputs": []})
+    assert item["answer"]["kind"] == "refused" and "no answer called missing" in \
+        item["answer"]["reason"]
+
+
+def test_recheck_gives_the_same_verdict_as_the_check_in_the_kernel():
+    """The same answer text, sent by a grade cell or read from the notebook: one verdict."""
+    kernel = client.check("ch02_pir:fix", StudentsRule)
+    cells = [answers.source_of(StudentsRule)]
+    item = nbgrader_plugin.item_for(("ch02_pir:fix", "StudentsRule"), cells, {"outputs": []})
+    grader = client.run_request([item], {"student": "student"})[0]
+    assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
+
+
+def test_a_failed_verdict_becomes_an_error_output_and_a_passed_one_plain_text():
+    items = [{"check": "a:b"}, {"check": "a:c"}]
+    out = nbgrader_plugin.render(items, [CheckResult(True, "fine", "a:b"),
+                                         CheckResult(False, "wrong", "a:c")])
+    assert [o.output_type for o in out] == ["stream", "error"] and out[1].evalue == "wrong"
+    out = nbgrader_plugin.render(items[:1], [CheckResult(True, "fine", "a:b")])
+    assert [o.output_type for o in out] == ["stream"] and out[0].name == "stdout"

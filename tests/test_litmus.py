@@ -109,7 +109,7 @@ exists (0:EAX=5 /\\ 0:ECX=7 /\\ x=1)
     (("P0          | P1", "P1 | P0"), 4, "thread header"),
     (("MOV [x],$1  | MOV [y],$1  ;", "MOV [x],$1 | MOV [y],$1 | MFENCE ;"), 5, "3 columns"),
     (("MOV EAX,[y]", "MOVE EAX,[y]"), 6, "cannot read instruction"),
-    (("1:EAX=0)", "1:EAX=)"), 7, "expected an integer"),
+    (("1:EAX=0)", "1:EAX=)"), 7, "expected a 64-bit integer"),
     (("0:EAX=0 /\\", "2:EAX=0 /\\"), 7, "no thread P2"),
     (("0:EAX=0 /\\", "z=0 /\\"), 7, "never uses"),
     (("exists (0:EAX=0 /\\ 1:EAX=0)", ""), 6, "missing the 'exists'"),
@@ -153,3 +153,54 @@ def test_cli_reports_a_result_line_that_is_wrong(tmp_path, capsys):
     path.write_text(SB_TEXT.replace("Sometimes", "Never"))
     assert main(["litmus", str(path)]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def _replayed_outcomes(test, model):
+    """An independent oracle: depth-first search that re-runs every branch from a
+    fresh machine, keyed by the machine state plus the registers."""
+    columns = test.observed()
+    outcomes, seen, pending = set(), set(), [[]]
+    while pending:
+        schedule = pending.pop()
+        m, regs = litmus.build(test, model)
+        for action in schedule:
+            m.step(action)
+        while True:
+            key = (m.key(), tuple(tuple(sorted(r.items())) for r in regs))
+            if key in seen:
+                break
+            seen.add(key)
+            actions = m.enabled()
+            if not actions:
+                outcomes.add(tuple(regs[int(c.split(":")[0])].get(c.split(":")[1], 0)
+                                   if ":" in c else m.memory.cells[c] for c in columns))
+                break
+            pending.extend(schedule + [a] for a in reversed(actions[1:]))
+            m.step(actions[0])
+            schedule = schedule + [actions[0]]
+    return outcomes, len(seen)
+
+
+@pytest.mark.parametrize("model", ["tso", "sc"])
+@pytest.mark.parametrize("name", litmus.names())
+def test_the_snapshot_search_finds_what_re_execution_finds(name, model):
+    """Same outcomes and the same number of states as re-running every branch."""
+    test = litmus.load(name)
+    res = litmus.run(test, model)
+    outcomes, states = _replayed_outcomes(test, model)
+    assert ({v for v, _, _ in res.outcomes}, res.states) == (outcomes, states)
+
+
+def test_a_test_too_big_for_the_budget_stops_with_one_line(capsys):
+    """The search is budgeted in states: past the budget, one line says so (exit 2)."""
+    assert main(["litmus", "SB", "--max-states", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "more than 5 states" in err and "--max-states" in err
+
+
+def test_a_long_single_thread_test_is_searched_to_the_end():
+    """200 buffered stores in one thread: every drain order is a state, all visited."""
+    rows = "\n".join(f" MOV [x{i % 4}],${i % 3 + 1} ;" for i in range(200))
+    text = f"X86 long\n{{ x0=0; x1=0; x2=0; x3=0; }}\n P0 ;\n{rows}\nexists (x0=1)\n"
+    res = litmus.run(litmus.parse_text(text, "long.litmus"), "tso")
+    assert res.states == 201 * 202 // 2 and res.result == "Never"

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 BUILD_ONLY = {"python", "pip", "c-compiler"}
 START_PAGE = "/lab/tree/course/Index.ipynb"
+CONDA_NAMES = {"python-fastjsonschema": "fastjsonschema"}  # conda-forge name -> PyPI name
 
 
 def _name(spec: str) -> str:
     name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+    name = CONDA_NAMES.get(name, name)
     return re.sub(r"[-_.]+", "-", name)  # PEP 503: jupyterlab_rise == jupyterlab-rise
 
 

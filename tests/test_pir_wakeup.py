@@ -14,6 +14,8 @@ from simulator.engine.machine import Machine
 from simulator.engine.strategies import RoundRobin
 from simulator.errors import UsageError
 from simulator.models.posted import (
+    VARIANTS,
+    C713610PostedInterrupts,
     PendingPrioPostedInterrupts,
     PostedInterrupts,
     PrioPostedInterrupts,
@@ -54,17 +56,82 @@ def test_before_the_fix_a_higher_class_behind_a_lower_one_notifies_nobody():
     assert posts(PostedInterrupts, [0x60, 0xD3]) == [True, False]
 
 
-@pytest.mark.parametrize("fixed", [PrioPostedInterrupts, PendingPrioPostedInterrupts])
+@pytest.mark.parametrize("fixed", [C713610PostedInterrupts, PrioPostedInterrupts,
+                                   PendingPrioPostedInterrupts])
 def test_after_the_fix_a_higher_class_notifies_again(fixed):
     """Both fixed forms notify for 0xd3 too, and not for a second vector of a seen class."""
     assert posts(fixed, [0x60, 0xD3, 0x61]) == [True, True, False]
 
 
-def test_the_fix_reads_as_a_few_hooks():
-    """OS-6829 changed the notification rule, the claim of 'pending', and added a flush."""
-    changed = {k for k in vars(PrioPostedInterrupts) if not k.startswith("_")}
-    assert changed - {"variant_name"} == {"notify_needed", "take_pending",
-                                          "vmx_flush_pir_prio"}
+def own_hooks(cls) -> set[str]:
+    return {k for k in vars(cls) if not k.startswith("_")} - {"variant_name"}
+
+
+def test_each_commit_of_the_fix_reads_as_a_few_hooks():
+    """c713610 changed the notification rule and the claim of 'pending'; 21e2c66
+    (OS-6930) added the flush on top; ce6a764 (OS-7354) replaced both with a
+    separate pending_prio word, trimmed while the vCPU sleeps."""
+    assert own_hooks(C713610PostedInterrupts) == {"notify_needed", "take_pending"}
+    assert PrioPostedInterrupts.__bases__ == (C713610PostedInterrupts,)
+    assert own_hooks(PrioPostedInterrupts) == {"vmx_flush_pir_prio"}
+    assert own_hooks(PendingPrioPostedInterrupts) == {"cells", "notify_needed",
+                                                     "trim_stale_prio"}
+
+
+def test_the_old_names_and_the_ticket_ids_name_the_same_classes():
+    assert VARIANTS["fixed"] is VARIANTS["pending-prio"] is VARIANTS["ce6a764"] \
+        is VARIANTS["os-7354"] is PendingPrioPostedInterrupts
+    assert VARIANTS["os-6930"] is VARIANTS["21e2c66"] is PrioPostedInterrupts
+    assert VARIANTS["os-6829"] is VARIANTS["c713610"] is C713610PostedInterrupts
+    assert set(VARIANTS) == set(scenarios.get(SCENARIO).variants)
+
+
+EARLY = {"early_tick": 1}
+
+
+def test_os6930_a_tick_taken_in_guest_mode_leaves_a_stale_class_that_hides_the_next():
+    """c713610 alone: the CPU takes the first 0xd3 in guest mode and clears only
+    ON; class bit 13 stays in 'pending' through the HLT, so after 0x60 sets ON
+    again the second 0xd3 is 'no higher than any class pending'."""
+    result = search(SCENARIO, "c713610", EARLY)
+    assert result.found == "stuck" and result.result.found.preemptions == 0
+    steps = result.counterexample.steps
+    cleared = [s for s in steps if s["func"] == "posted-interrupt processing"
+               and s["op"] == "fetch_and"]
+    assert cleared and cleared[0]["result"] & (1 << 13)  # class 13 was there...
+    last = steps[-1]  # ...and still is when the second tick is posted
+    assert last["func"] == "vmx_set_intr_ready" and last["result"] & (1 << 13)
+    assert runs.replay(result.counterexample).verdict.reason == STUCK_REASON
+
+
+def test_without_the_early_tick_c713610_alone_is_enough():
+    assert search(SCENARIO, "c713610").found is None
+
+
+def test_the_flush_of_os6930_still_leaves_a_narrower_window():
+    """21e2c66 in the model: a clock tick whose PIR bit the CPU takes (still
+    processing an earlier notification) before the tick's poster sets ON and
+    its class bit leaves ON and class 13 set with an empty PIR, set after the
+    flush; the vCPU looks, sleeps, and the next 0xd3 notifies nobody."""
+    result = search(SCENARIO, "21e2c66", EARLY)
+    assert result.found == "stuck"
+    steps = result.counterexample.steps
+    taken = next(k for k, s in enumerate(steps) if s["func"] == "posted-interrupt processing"
+                 and s["detail"].startswith("pir[3]") and s["result"])
+    posted = next(k for k, s in enumerate(steps) if s["thread"] == "cyclic"
+                  and s["op"] == "cas")
+    assert taken < posted  # the CPU took 0xd3 before its poster set ON
+
+
+@pytest.mark.slow
+def test_ce6a764_strands_no_vcpu_even_with_the_early_tick():
+    result = search(SCENARIO, "ce6a764", EARLY)
+    assert result.found is None and result.exhausted, result.summary()
+
+
+def test_early_tick_needs_the_timer_on_another_cpu():
+    with pytest.raises(UsageError):
+        scenarios.get(SCENARIO).machine("buggy", {"early_tick": 1, "timer_cpu": 0})
 
 
 def test_the_reports_interleaving_leaves_vcpu0_asleep():
@@ -105,10 +172,22 @@ def test_the_explorer_finds_the_hang_with_nobody_preempted(timer_cpu):
     assert runs.replay(result.counterexample).verdict.reason == STUCK_REASON
 
 
-@pytest.mark.parametrize("variant", ["fixed", "pending-prio"])
-def test_the_explorer_verifies_both_fixes_over_every_interleaving(variant):
+@pytest.mark.parametrize("variant", ["c713610", "21e2c66", "ce6a764"])
+def test_the_explorer_verifies_each_commit_in_the_reports_configuration(variant):
     result = search(SCENARIO, variant)
     assert result.found is None and result.exhausted, result.summary()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, bound, states", [("21e2c66", 8, 467_916),
+                                                    ("ce6a764", 7, 190_959)])
+def test_both_fixes_are_verified_with_the_timer_on_vcpu0s_own_cpu(variant, bound, states):
+    """The report's placement: the timer's cyclic shares host CPU 0 with vCPU0, so
+    interleavings need preemptions; the explorer raises the bound until the space
+    is exhausted (bound 8 for 21e2c66, 7 for ce6a764, alias fixed) and finds no hang."""
+    result = search(SCENARIO, variant, {"timer_cpu": 0})
+    assert result.found is None and result.exhausted, result.summary()
+    assert (result.bound, result.states) == (bound, states)
 
 
 def test_in_simulated_time_the_clock_fires_long_after_the_vcpu_sleeps():

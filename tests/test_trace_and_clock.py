@@ -30,12 +30,12 @@ def test_pretty_prints_dtrace_style_lines_with_the_parameters_first():
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("[]", "expected a JSON object"),
+    ("[]", "a trace must be a JSON object"),
     ('{"format": 1}', "missing field"),
     ('{"format": 9, "scenario": "x", "variant": "v", "params": {}, "memory_model": "tso",'
      ' "schedule": []}', "format 9"),
     ('{"format": 1, "scenario": "virtio-barriers", "variant": "buggy", "params": {},'
-     ' "memory_model": "tso", "schedule": [1, 2]}', "list of action strings"),
+     ' "memory_model": "tso", "schedule": [1, 2]}', "schedule.0. must be a string"),
     ('{"format": 1, "scenario": "virt', "not valid JSON"),
 ])
 def test_malformed_traces_are_one_line_errors(tmp_path, bad, message):

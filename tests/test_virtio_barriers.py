@@ -107,3 +107,38 @@ def test_a_class_variant_must_be_a_device_and_is_named_after_itself():
     assert sc.variant_name(FencedVirtioDevice) == "FencedVirtioDevice"
     with pytest.raises(UsageError, match="subclass of VirtioDevice"):
         sc.machine(dict)
+
+
+WRAP = {"start_idx": 0xFFFF}  # the 16-bit indices wrap from 65535 to 0 during the run
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_across_the_16_bit_wrap_the_fix_still_holds_and_the_bug_still_bites(mode):
+    assert search("virtio-barriers", "buggy", {**WRAP, "mode": mode}).found == "stuck"
+    fixed = search("virtio-barriers", "fixed", {**WRAP, "mode": mode})
+    assert fixed.found is None and fixed.exhausted
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_used_idx_wraps_to_zero_and_every_request_is_collected(mode):
+    from simulator import runs
+
+    trace = runs.run("virtio-barriers", "fixed", {**WRAP, "mode": mode, "requests": 3},
+                     seed=3)
+    published = [int(s["detail"].split(", ")[1]) for s in trace.steps
+                 if s["func"] == "vq_relchain" and s["op"] == "store"
+                 and s["detail"].startswith("used.idx")]
+    assert published == [0, 1, 2]  # 65535 + 1 wraps to 0
+    assert trace.verdict.kind == "ok"
+    assert trace.verdict.reason == "all 3 requests completed in the guest"
+
+
+def test_the_fixed_device_carries_both_barriers_of_the_commit():
+    """e393062 added wmb() in vq_relchain and mb() in vq_endchains."""
+    from simulator import runs
+
+    trace = runs.run("virtio-barriers", "fixed", seed=1)
+    relchain = [s["op"] for s in trace.steps if s["func"] == "vq_relchain"]
+    endchains = [s["op"] for s in trace.steps if s["func"] == "vq_endchains"]
+    assert "note" in relchain and "fence" in endchains
+    assert relchain.index("note") < max(k for k, op in enumerate(relchain) if op == "store")

@@ -7,10 +7,24 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from simulator import runs, scenarios
-from simulator.engine.trace import format_step
 from simulator.errors import UsageError
-from simulator.viz import SchedulerGame, Stepper, counterexample, fatal_step, timeline, windows
+from simulator.viz import (
+    SchedulerGame,
+    Stepper,
+    counterexample,
+    fatal_step,
+    figures,
+    levels,
+    timeline,
+    windows,
+)
+from simulator.viz.excerpts import EXCERPTS, beside
+from simulator.viz.levels import LEVELS
 from simulator.viz.state import buffer_history, state_text
+from simulator.viz.timeline import WINDOW
+from simulator.viz.values import step_line
+
+OUTPUT_PX = 1000  # a notebook's output area: pictures must fit it unscaled
 
 matplotlib.use("Agg")
 SCENARIOS = scenarios.names()
@@ -56,7 +70,7 @@ def test_every_scenarios_counterexample_draws_legibly_in_every_window(name):
     trace = broken(name)
     assert trace is not None and trace.verdict.bad
     for start in windows(trace):
-        fig = timeline(trace, start=start, width=40)
+        fig = timeline(trace, start=start)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         assert buf.getvalue().startswith(b"\x89PNG")
@@ -108,7 +122,8 @@ def test_a_long_trace_is_windowed_and_a_bad_window_is_a_usage_error():
     assert len(trace.steps) > 60
     fig = timeline(trace, start=0)
     lo, hi = fig.axes[0].get_xlim()
-    assert round(hi - lo) == 40
+    assert round(hi - lo) == WINDOW
+    assert fig.get_size_inches()[0] * fig.dpi <= OUTPUT_PX
     with pytest.raises(UsageError):
         timeline(trace, start=len(trace.steps))
     with pytest.raises(UsageError):
@@ -127,7 +142,7 @@ def test_the_stepper_shows_what_each_cpu_saw_at_the_fatal_step():
     assert snap["memory"]["used.idx"] == 1
     assert snap["views"]["cpu1"]["used.idx"] == 2
     assert ("used.idx", 2) in snap["store_buffers"]["cpu1"]
-    assert stepper.line().endswith(format_step(trace.steps[step]))
+    assert stepper.line().endswith(step_line(trace.steps[step], timed=False))
     assert "used.idx" in stepper.text()
 
 
@@ -160,12 +175,16 @@ def test_the_stepper_state_is_the_replayed_machine_state():
 def test_the_stepper_widget_follows_the_buttons():
     stepper = Stepper(broken("virtio-barriers"))
     ui = stepper.widget()
-    forward = ui.children[0].children[2]
+    buttons = ui.children[0].children[:4]
+    assert [b.icon for b in buttons] == ["fast-backward", "step-backward", "step-forward",
+                                         "fast-forward"]
+    assert all(b.description == "" for b in buttons)  # icons, not glyphs a font may lack
+    forward = buttons[2]
     forward.click()
     forward.click()
     assert stepper.index == 2
     assert "<img" in ui.children[2].value
-    assert format_step(stepper.step()).split()[-1] in ui.children[1].value
+    assert step_line(stepper.step()).split()[-1] in ui.children[1].value
     fig = stepper.figure()
     assert fig.axes
 
@@ -233,3 +252,140 @@ def test_every_scenario_can_be_played_and_won(name):
         game.choose(action)
     assert game.status == "won"
     assert state_text(game.machine.snapshot())
+
+
+def test_the_stepper_widget_starts_at_the_initial_state_and_looking_does_not_move_it():
+    """After Run All a stepper shows step 0; a later cell that asks about another
+    position (line(k), text(k)) leaves the widget where it is."""
+    trace = broken("virtio-barriers")
+    stepper = Stepper(trace)
+    stepper.jump(5)
+    ui = stepper.widget()
+    assert stepper.index == 0 and ui.children[0].children[4].value == 0
+    fatal, _ = fatal_step(trace)
+    assert stepper.line(fatal + 1).endswith("virtqueue_poll:load(used.idx) = 1")
+    assert "used.idx" in stepper.text(fatal + 1)
+    assert stepper.index == 0 and ui.children[0].children[4].value == 0
+
+
+def test_the_stepper_picture_follows_the_cursor_and_fits_the_output():
+    """At every position the step just taken is drawn, away from the picture's
+    edges unless the trace ends there, the lane names are on the picture, and
+    the picture is at most 1000 pixels wide."""
+    trace = broken("virtio-barriers")
+    stepper = Stepper(trace)
+    n = len(trace.steps)
+    for position in range(1, stepper.last + 1):
+        start = stepper.window_for(position)
+        k = position - 1
+        assert start <= k < start + stepper.width
+        if start > 0:
+            assert k - start >= 4
+        if start + stepper.width < n:
+            assert start + stepper.width - 1 - k >= 4
+    fig = stepper.figure()
+    assert fig.get_size_inches()[0] * fig.dpi <= OUTPUT_PX
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "vcpu0 · cpu0" in labels and "blkio · cpu1" in labels
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_one_fatal_step_per_trace_in_the_timeline_and_the_stepper(name):
+    trace = broken(name)
+    fatal, why = fatal_step(trace)
+    assert Stepper(trace).fatal == fatal
+    fig = timeline(trace)
+    red = [t.get_text() for t in fig.texts if t.get_color() == "#d62728"]
+    assert red and red[0].startswith(f"fatal step {fatal}")
+
+
+def test_the_pir_race_is_marked_at_the_post_that_notified_nobody():
+    trace = broken("pir-wakeup")
+    step, why = fatal_step(trace)
+    s = trace.steps[step]
+    assert (s["thread"], s["func"], s["op"]) == ("cyclic", "vmx_set_intr_ready", "cas")
+    assert s["result"] & 1  # ON was already set: no notification
+
+
+def test_vectors_priorities_and_pir_words_are_written_in_hex():
+    trace = broken("pir-wakeup")
+    fig = timeline(trace, start=0)
+    drawn = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "0x70" in drawn and "{0x60}" in drawn and "FROZEN" in drawn
+    assert "4294967296" not in drawn and "112" not in drawn
+    assert "tpr=0x70" in " ".join(t.get_text() for t in fig.texts)
+    text = Stepper(trace).text(len(trace.schedule))
+    assert "0x70" in text and "{0xd3}" in text and "SLEEPING" in text
+
+
+def test_untimed_lines_have_no_time_column_and_timed_ones_do():
+    untimed = Stepper(broken("virtio-barriers"))
+    assert untimed.line(1).split("] ", 1)[1].split()[0] == "vcpu0"
+    timed = Stepper(runs.run("virtio-barriers", "buggy", seed=1, mode="timed"))
+    assert timed.line(1).split("] ", 1)[1].split()[0].isdigit()
+    fig = timeline(broken("virtio-barriers"))
+    assert fig.axes[-1].get_xlabel() == "step"
+
+
+# ------------------------------------------------------------------ the levels
+@pytest.mark.parametrize("key", list(LEVELS))
+def test_each_level_is_won_in_a_handful_of_moves_and_its_fix_cannot_be(key):
+    lv = LEVELS[key]
+    game = SchedulerGame(lv)
+    hint = game.show_me()
+    assert game.status == "won" and len(hint.schedule) <= 12
+    assert lv.goal in SchedulerGame(lv).banner()
+    assert SchedulerGame(lv, "fixed").show_me() is None
+
+
+def test_a_level_shows_each_threads_code_with_the_line_it_runs_next():
+    game = SchedulerGame(LEVELS["lost-update"])
+    before = {p.thread: p.current for p in game.places()}
+    assert all("ops.load" in line for line in before.values())
+    game.choose("t0")
+    after = {p.thread: p.current for p in game.places()}
+    assert "ops.store" in after["t0"] and "ops.load" in after["t1"]
+    game.choose("t0")
+    assert game.places()[0].line is None  # t0 finished
+    assert "→" in game.source_text() and "t0: finished" in game.source_text()
+
+
+def test_the_game_widget_shows_the_code_beside_the_moves():
+    game = SchedulerGame(LEVELS["summary-bit"])
+    ui = game.widget()
+    code = ui.children[3].value
+    assert "vm_handle_hlt" in code and "background:#ffe08a" in code
+    ui.children[2].children[0].click()
+    assert len(game.schedule) == 1
+
+
+def test_levels_are_listed_by_chapter():
+    assert [lv.key for lv in levels(0)] == ["lost-update"]
+    assert [lv.chapter for lv in levels()] == sorted(lv.chapter for lv in levels())
+
+
+# ------------------------------------------------------------------ figures and excerpts
+@pytest.mark.parametrize("draw", [figures.ring_layout, figures.store_buffer,
+                                  figures.posted_descriptor])
+def test_the_explanatory_figures_fit_the_output_and_nothing_is_clipped(draw):
+    fig = draw()
+    assert fig.get_size_inches()[0] * fig.dpi <= OUTPUT_PX
+    assert [p for p in layout_problems(fig) if not p.startswith("overlap")] == []
+
+
+def test_the_ring_figure_shows_the_cells_it_is_given():
+    from simulator.models.virtio import SplitRing
+
+    cells = SplitRing(4).cells() | {"used.idx": 7, "avail.flags": 1}
+    drawn = " ".join(t.get_text() for t in figures.ring_layout(4, cells).axes[0].texts)
+    assert "idx\n7" in drawn and "flags\n1" in drawn
+
+
+@pytest.mark.parametrize("func", list(EXCERPTS))
+def test_each_excerpt_sits_beside_a_model_step_of_the_same_name(func):
+    """The real lines are short, cite their file and commit, and the model code
+    beside them performs ops named after the same function."""
+    e = EXCERPTS[func]
+    assert 1 <= len(e.lines) <= 6 and ("illumos-joyent" in e.where or "Linux" in e.where)
+    assert f'"{func}"' in e.model_source()
+    assert func in repr(beside(func)) and "<pre" in beside(func)._repr_html_()

@@ -22,13 +22,48 @@ tprs = st.integers(0, 0xFF)
 legal = st.integers(16, 255)
 
 
-@given(tpr=tprs, in_service=st.sets(legal, max_size=6))
-def test_ppr_is_tpr_unless_a_higher_class_is_in_service(tpr, in_service):
-    """PPR = TPR when TPR's class is at least the highest in-service class; else that class."""
-    isr = sum(1 << v for v in in_service)
-    top = max(in_service, default=0)
-    expected = tpr if prio(tpr) >= prio(top) else prio(top)
-    assert compute_ppr(tpr, isr) == expected
+# Intel SDM vol. 3A, "Task and Processor Priorities" (10.8.3.1): with ISRV the
+# highest vector in service (0 if none), PPR[7:0] = TPR[7:0] if TPR[7:4] >=
+# ISRV[7:4], else PPR[7:4] = ISRV[7:4] and PPR[3:0] = 0. Each row worked out by
+# hand from that text: (TPR, vectors in service, PPR).
+SDM_PPR = [
+    (0x00, [], 0x00),
+    (0x70, [], 0x70),
+    (0x7F, [], 0x7F),  # TPR's low nibble is kept
+    (0x72, [0x61], 0x72),
+    (0x72, [0x7E], 0x72),  # equal classes: TPR wins, low nibble and all
+    (0x72, [0x83], 0x80),  # a higher class in service: its class, low nibble 0
+    (0x00, [0xD3], 0xD0),
+    (0x70, [0x31, 0xD3], 0xD0),  # only the highest in-service vector counts
+    (0x3C, [0x20, 0x4A], 0x40),
+    (0xF5, [0xFE], 0xF5),
+    (0x45, [0x4F], 0x45),
+]
+
+
+@pytest.mark.parametrize(("tpr", "in_service", "ppr"), SDM_PPR)
+def test_ppr_matches_the_sdm_worked_by_hand(tpr, in_service, ppr):
+    assert compute_ppr(tpr, sum(1 << v for v in in_service)) == ppr
+    apic = Vlapic()  # reached the way a guest gets there: TPR 0, take, raise TPR
+    for v in sorted(in_service):
+        apic.accept_msi(v)
+        assert apic.take() == v
+    apic.set_tpr(tpr)
+    assert apic.ppr == ppr
+
+
+# SDM: the APIC delivers a requested vector only if its class (bits 7:4) is
+# above PPR[7:4]. (vector, PPR, delivered?)
+SDM_DELIVERY = [
+    (0x60, 0x70, False), (0x7F, 0x70, False), (0x80, 0x70, True), (0xD3, 0x70, True),
+    (0xD3, 0xD0, False), (0xD3, 0xC8, True), (0x10, 0x00, True), (0x1F, 0x0F, True),
+    (0x2F, 0x2F, False), (0xFF, 0xF0, False),
+]
+
+
+@pytest.mark.parametrize(("vector", "ppr", "delivered"), SDM_DELIVERY)
+def test_delivery_matches_the_sdm_worked_by_hand(vector, ppr, delivered):
+    assert deliverable(vector, ppr) is delivered
 
 
 @given(tpr=tprs, in_service=st.sets(legal, max_size=6), vector=legal)

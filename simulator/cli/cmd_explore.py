@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from simulator.cli.common import add_scenario_args, checked, print_json
 from simulator.engine.explore import STRATEGIES
+from simulator.errors import UsageError
 from simulator.search import search
 
 NAME = "explore"
@@ -15,12 +16,28 @@ def configure(p) -> None:
     p.add_argument("--bound", type=int, default=None,
                    help="dfs: largest preemption bound (default: raise it until exhausted)")
     p.add_argument("--max-states", type=int, default=500_000, help="dfs: state limit")
-    p.add_argument("--runs", type=int, default=1000, help="random/pct: number of runs")
+    p.add_argument("--runs", type=int, default=None, help="random/pct: number of runs "
+                   "(default 1000)")
     p.add_argument("--seed", type=int, default=0, help="random/pct: seed")
     p.add_argument("--no-minimise", action="store_true", help="keep the counterexample as found")
 
 
+def _validate(args) -> None:
+    """Options that do not apply to the chosen strategy are errors, not silently ignored."""
+    if args.strategy == "dfs":
+        if args.runs is not None:
+            raise UsageError("--runs applies to --strategy random or pct, not dfs (dfs "
+                             "searches every interleaving within --bound and --max-states)")
+    else:
+        if args.bound is not None:
+            raise UsageError(f"--bound applies to --strategy dfs, not {args.strategy}")
+        args.runs = 1000 if args.runs is None else args.runs
+        if args.runs < 1:
+            raise UsageError(f"--runs must be at least 1, not {args.runs}")
+
+
 def run(args) -> int:
+    _validate(args)
     scenario, variant, params = checked(args)
     found = search(scenario, variant, params, strategy=args.strategy, bound=args.bound,
                    max_states=args.max_states, runs_=args.runs, seed=args.seed,

@@ -19,7 +19,8 @@ def run(args) -> int:
         return 0
     for sc in found:
         print(f"{sc['name']:<22} {sc['report']:<10} {sc['title']}")
-        print(f"{'':<22} variants: {', '.join(sc['variants'])}")
+        for name, what in sc["variants"].items():
+            print(f"{'':<22} --variant {name}: {what}")
         for p in sc["params"]:
             print(f"{'':<22} --param {p['name']}={p['shown']}  ({p['help']})")
     return 0

@@ -5,6 +5,7 @@ import textwrap
 
 from simulator import litmus
 from simulator.cli.common import print_json
+from simulator.errors import UsageError
 
 NAME = "litmus"
 HELP = "run litmus tests: every reachable outcome, checked against each Result: line"
@@ -15,18 +16,23 @@ def configure(p) -> None:
                    help="a catalogue test name or a .litmus file (default: the whole catalogue)")
     p.add_argument("--model", choices=("tso", "sc"), default="tso",
                    help="memory model (default tso; Result: lines are written for tso)")
+    p.add_argument("--max-states", type=int, default=litmus.DEFAULT_MAX_STATES,
+                   help="search budget in machine states per test (default "
+                        f"{litmus.DEFAULT_MAX_STATES:,}); a test with more is an error")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args) -> int:
+    if args.test == "":
+        raise UsageError("name a litmus test or file (or give none for the whole catalogue)")
     if args.test:
-        res = litmus.run(litmus.load(args.test), args.model)
+        res = litmus.run(litmus.load(args.test), args.model, args.max_states)
         if args.json:
             print_json(res.to_json())
         else:
             _print_one(res)
         return 1 if res.matches is False else 0
-    results = litmus.check_all(args.model)
+    results = litmus.check_all(args.model, args.max_states)
     if args.json:
         print_json({"model": args.model, "tests": [r.to_json() for r in results],
                     "ok": all(r.matches is not False for r in results)})

@@ -1,14 +1,24 @@
-"""``python -m simulator real``: the course's claims, checked on this machine."""
+"""``python -m simulator real``: the course's claims, checked on this machine.
+
+Every experiment prints (or, with ``--json``, returns) the claim, what was
+observed and whether they agree; the exit status follows ``exits.agreement``:
+0 agrees, 1 DISAGREES, 2 bad input or no KVM. ``real check`` only reports.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 
+from simulator.cli import exits
 from simulator.errors import UsageError
 
 NAME = "real"
 HELP = "run the real-machine experiments (KVM, store buffering, signals)"
 KVM_EXPERIMENTS = ("apic", "apic-diff", "virtio-race")
+EPILOG = ("exit status: 0 the machine agrees with the course's claim, 1 it DISAGREES, "
+          "2 bad input or KVM unavailable (check: always 0, it only reports)")
+MAX_ITERATIONS = 1 << 40  # HVR_SB_MAX_ITERATIONS in native/hvr.h
+MAX_LENGTH = 4096  # HVR_LOG_MAX: the guest log holds the handlers of one sequence
 
 
 def _fence_args(p: argparse.ArgumentParser, default_iterations: int, fence_help: str) -> None:
@@ -19,6 +29,7 @@ def _fence_args(p: argparse.ArgumentParser, default_iterations: int, fence_help:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
     sub = parser.add_subparsers(dest="experiment", required=True)
     sub.add_parser("check", help="say whether KVM can be used here, and why not")
     sub.add_parser("apic", help="OS-6829's reference: TPR, MSIs and a halted vCPU")
@@ -40,10 +51,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     diff.add_argument("--seeds", type=int, default=50, help="random sequences (default 50)")
     diff.add_argument("--variant", choices=["fixed", "buggy"], default="fixed",
                       help="the model's vmx_set_intr_ready")
-    diff.add_argument("--length", type=int, default=12, help="operations per sequence")
+    diff.add_argument("--length", type=int, default=12,
+                      help=f"operations per sequence (1-{MAX_LENGTH}, default 12)")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.epilog = EPILOG
 
 
 def _isr_line(kvm_ok: bool) -> str:
@@ -75,9 +88,22 @@ def _check(args) -> int:
     return 0
 
 
+def _validate(args) -> None:
+    """Refuse numbers the experiments cannot honour before any work is done."""
+    iterations = getattr(args, "iterations", None)
+    if iterations is not None and not 1 <= iterations <= MAX_ITERATIONS:
+        raise UsageError(f"--iterations must be between 1 and {MAX_ITERATIONS:,} (2^40), "
+                         f"not {iterations}")
+    if args.experiment == "apic-diff":
+        if args.seeds < 0:
+            raise UsageError(f"--seeds must be 0 or more, not {args.seeds}")
+        if not 1 <= args.length <= MAX_LENGTH:
+            raise UsageError(f"--length must be between 1 and {MAX_LENGTH} (the guest "
+                             f"keeps the handlers of at most {MAX_LENGTH} steps), not "
+                             f"{args.length}")
+
+
 def _run_experiment(args):
-    if args.experiment in ("litmus", "virtio-race") and args.iterations <= 0:
-        raise UsageError(f"--iterations must be positive, not {args.iterations}")
     if args.experiment in KVM_EXPERIMENTS:
         from simulator.real import available
 
@@ -89,8 +115,6 @@ def _run_experiment(args):
         return apic_wakeup()
     if args.experiment == "apic-diff":
         from simulator.real.apic_diff import apic_diff
-        if args.seeds < 0 or args.length < 1:
-            raise UsageError("--seeds must be 0 or more and --length at least 1")
         return apic_diff(args.seeds, args.variant, args.length)
     if args.experiment == "litmus":
         from simulator.real.litmus import store_buffer_litmus
@@ -124,6 +148,7 @@ def _print_text(result) -> None:
 def run(args) -> int:
     if args.experiment == "check":
         return _check(args)
+    _validate(args)
     from simulator.real import native_available
 
     ext = native_available()
@@ -134,4 +159,4 @@ def run(args) -> int:
         print(result.to_json())
     else:
         _print_text(result)
-    return 0
+    return exits.agreement(result.agrees)

@@ -2,11 +2,9 @@
 
 Three strategies, all seeded and reproducible:
 
-- ``dfs``: stateless depth-first search with re-execution (each branch re-runs
-  its prefix on a fresh machine, because generators cannot be copied), a
-  cache of visited states (``Machine.key()``), and *iterative preemption
-  bounding*: bound 0, then 1, 2, ... so the first counterexample found needs
-  the fewest preemptions.
+- ``dfs``: depth-first search with a cache of visited states and *iterative
+  preemption bounding*: bound 0, then 1, 2, ... so the first counterexample
+  found needs the fewest preemptions.
 - ``random``: independent runs choosing uniformly among enabled actions.
 - ``pct``: probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010):
   random priorities, the highest-priority enabled agent runs, and ``depth - 1``
@@ -21,21 +19,74 @@ up at bound 0, exactly as it happened on real hardware with nobody preempted.
 
 A search that was cut short (by the bound or by ``max_states``) says so: its
 result is *bounded*, never called exhaustive.
+
+How a branch gets back to its state: snapshots and a memo of threads.
+A thread is a generator, which cannot be copied; but a thread is deterministic:
+its next op is a function of the results it has received, whose running hash
+the machine keeps (``Thread.hist``, already part of the state). So:
+
+1. The search keeps, per thread, a memo ``{hist: (next op, failure)}``. Every
+   op a live generator yields is recorded there (and checked against what is
+   already there: a thread that asks for something else after the same results
+   reads state another thread writes, and the search falls back to the
+   re-executing explorer, ``engine.explore_replay``).
+2. The machine's *data* (memory, store buffers, each thread's op, wait, signal
+   and hist, locks, timers, the last thread per CPU, counters) is snapshotted
+   at each branching node (``engine.snapshot``) and restored for each branch.
+   After a restore a thread whose generator stands at another point is
+   *detached* and steps by the memo alone; one whose generator stands exactly
+   there (same hist) is still live. No generator runs for a detached thread.
+3. On a memo miss the threads are *revived*: a fresh machine from the
+   factory, each generator fed again the results its thread received (read
+   back along the memo's chain, no machine steps), the data copied over, and
+   the search goes on with it live. ``Stats.rebuilds`` counts these.
+4. A scenario's property reads Python model objects, which only live threads
+   keep up to date. At an end state where some thread is detached, the
+   verdict comes from a rebuilt machine, and is remembered by state key for
+   the next visit (the model objects are a function of the thread histories,
+   the same assumption the state key makes).
+
+The search order, the state cache, preemption bounding and the sleep sets are
+unchanged, so counts and counterexamples equal the re-executing explorer's
+(``explore(..., engine="replay")``), which the equivalence tests use as the
+oracle. Partial-order reduction stays where it was sound before: sleep sets
+when every CPU runs one thread (then no preemption is possible). With several
+threads on a CPU, plain sleep sets could lose states reachable within the
+preemption bound (Coons, Musuvathi and McKinley, "Bounded partial-order
+reduction", OOPSLA 2013), so the search is plain there.
+
+Random and PCT runs restore the initial state instead of building a machine
+for each run, and step by the memo the same way.
+
+Cheaper per state: the state key (``engine.snapshot.key``) is built once and
+is also the core of the snapshot; a visited state costs one hash; footprints
+are cached by what they depend on; with one thread per CPU the preemption
+checks are skipped (nothing can be preempted); and Python's cyclic garbage
+collector is kept off the state cache while a search runs (``_quiet_gc``).
+
+Not done: spreading a search over both cores. On this machine class (two
+cores shared with other work) a second process would at best halve the wall
+time of long DFS proofs; a student's class defined in a notebook cannot be
+sent to another process, so a single-process search must remain anyway.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.engine.footprint import footprint, independent
-from simulator.engine.machine import Machine, ScheduleError
+from simulator.engine import snapshot
+from simulator.engine.footprint import _FLUSHING, footprint, independent
+from simulator.engine.machine import Machine, NeedsLiveThread, NondeterministicThread, ScheduleError
 from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
 
 Factory = Callable[[], Machine]
 STRATEGIES = ("dfs", "random", "pct")
+ENGINES = ("memo", "replay")
 
 
 @dataclass
@@ -44,9 +95,11 @@ class Stats:
 
     states: int = 0  # distinct states visited (dfs) or distinct end states (random, pct)
     schedules: int = 0  # runs started (each a path from the initial state)
-    steps: int = 0  # machine steps taken, re-execution included
+    steps: int = 0  # machine steps taken, replays of rebuilt machines included
     pruned_by_bound: int = 0  # branches not taken because of the preemption bound
     hit_state_limit: bool = False
+    rebuilds: int = 0  # machines rebuilt by the factory and revived (memo misses, verdicts)
+    memo: int = 0  # thread transitions in the memo at the end
 
 
 @dataclass
@@ -70,6 +123,8 @@ class ExploreResult:
     found: Found | None = None
     minimised_from: int | None = None  # schedule length before minimisation
     verdicts: dict[str, int] = field(default_factory=dict)  # random/pct: runs per verdict
+    engine: str = "memo"  # "memo" (snapshots + thread memo) or "replay" (re-execution)
+    note: str = ""  # why the search fell back to re-execution, if it did
 
     @property
     def label(self) -> str:
@@ -90,29 +145,172 @@ def _is_preemption(m: Machine, action: str, enabled: list[str]) -> bool:
 
 def _order(m: Machine, enabled: list[str]) -> list[str]:
     """Enabled actions, the ones that preempt nobody first (stable otherwise)."""
-    free = [a for a in enabled if not _is_preemption(m, a, enabled)]
-    costly = [a for a in enabled if a not in free]
-    return free + costly
+    costly = [a for a in enabled if _is_preemption(m, a, enabled)]
+    if not costly:
+        return enabled
+    return [a for a in enabled if a not in costly] + costly
 
 
-def _replay(factory: Factory, prefix: list[str], stats: Stats) -> Machine:
-    m = factory()
-    m.replay(prefix)
-    stats.steps += len(prefix)
-    return m
+def _costly(m: Machine, enabled: list[str]) -> frozenset | set:
+    """The enabled actions that would preempt a thread (one pass; threads come
+    first in ``enabled``, then drains and timers, which never preempt)."""
+    last, by_name, out = m.last, m.by_name, set()
+    for a in enabled:
+        t = by_name.get(a)
+        if t is None:
+            break
+        other = last[t.cpu]
+        if other is not None and other != a and other in enabled:
+            out.add(a)
+    return out
 
 
-def _state_key(m: Machine) -> tuple:
-    return (m.key(), tuple(m.last))
+_NONE = frozenset()
 
 
-# -------------------------------------------------------------------- dfs
+@contextlib.contextmanager
+def _quiet_gc():
+    """Keep Python's cyclic collector off the visited states while a search runs.
+
+    The state cache is millions of tuples that never form cycles, yet every full
+    collection would walk them all (a third of a search's time). So collection
+    is paused, and ``_Runner.tidy`` now and then collects the young objects and
+    freezes the survivors, which later collections then skip."""
+    was_enabled, own = gc.isenabled(), gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        yield own
+    finally:
+        if own:
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
 def _one_thread_per_cpu(m: Machine) -> bool:
     cpus = [t.cpu for t in m.threads]
     return len(cpus) == len(set(cpus))
 
 
-def _dfs(factory: Factory, bound: int, stats: Stats, max_states: int,
+class _Runner:
+    """The machine a search steps, its threads' memos, and the way back to a live
+    machine (``revive``) when the memo does not know what a thread does."""
+
+    def __init__(self, factory: Factory):
+        self.factory = factory
+        self.memos: dict[str, dict] = {}
+        self.verdicts: dict[tuple, Verdict] = {}  # end states' verdicts, by state key
+        self.stats = Stats()
+        self.m = self._build()
+        self.root = snapshot.save(self.m, snapshot.key(self.m))
+        self.single = _one_thread_per_cpu(self.m)  # then nothing can ever be preempted
+        self.prints: dict[tuple, tuple] = {}  # footprints by (action, op, store buffer)
+        self.freeze = False  # may freeze survivors (set by the search under _quiet_gc)
+
+    def footprints(self, m: Machine, k: tuple, actions) -> dict[str, tuple]:
+        """Each action's footprint, looked up by what it depends on: the thread's op
+        and, for ops that flush, its CPU's store buffer; a drain's oldest store."""
+        cache, out, by_name = self.prints, {}, m.by_name
+        for a in actions:
+            t = by_name.get(a)
+            if t is not None:
+                op = t.op
+                fk = (a, op, k[1][t.cpu] if k[1] and op[0] in _FLUSHING else None)
+            elif a[0] == "d":
+                fk = (a, m.memory.buffers[int(a[9:])][0][0])
+            else:
+                fk = (a, m.timers[a[5:]][0])
+            fp = cache.get(fk)
+            if fp is None:
+                fp = cache[fk] = footprint(m, a)
+            out[a] = fp
+        return out
+
+    def _build(self) -> Machine:
+        m = self.factory()
+        for t in m.threads:
+            t.memo = self.memos.setdefault(t.name, {})
+        return m
+
+    def tidy(self) -> None:
+        """Collect the young garbage (rebuilt machines hold cycles), freeze the rest."""
+        gc.collect(0)
+        if self.freeze:
+            gc.freeze()
+
+    def revive(self, miss: NeedsLiveThread | None = None) -> Machine:
+        """A fresh machine in the current machine's state with every thread live.
+
+        Each new generator is fed the results its thread received, read back
+        along the memo's chain (no machine steps: threads share nothing but ops,
+        so the order they are fed in does not matter); then the data is copied
+        over. After a memo miss, the missing thread is fed its new result last,
+        live, and what it asks for next goes into the memo."""
+        old = self.m
+        picture = snapshot.save(old, snapshot.key(old))
+        m = self._build()
+        for t, was in zip(m.threads, old.threads, strict=True):
+            target = miss.prev if miss is not None and t.name == miss.thread else was.hist
+            self._feed(m, t, target)
+        snapshot.restore(m, picture)
+        if miss is not None:
+            t = m.by_name[miss.thread]
+            t.hist = miss.prev
+            m._resume(t, miss.result)
+        self.stats.rebuilds += 1
+        self.m = m
+        return m
+
+    @staticmethod
+    def _feed(m: Machine, t, target: int) -> None:
+        """Bring ``t``'s fresh generator to ``target`` by sending it its results again,
+        checking that it asks for the ops the memo recorded."""
+        path, memo, h = [], t.memo, target
+        while h != 0:  # the hist of a thread that has received nothing
+            entry = memo[h]
+            path.append(entry)
+            h = entry[2]
+        if not path:
+            return
+        send = t.gen.send
+        for entry in reversed(path[1:]):
+            if send(entry[3]) != entry[0]:
+                raise NondeterministicThread(
+                    f"thread {t.name} asked for another op after the same results: its code "
+                    "reads state another thread writes")
+        t.hist = t.gen_hist = path[0][2]
+        m._resume(t, path[0][3])  # the last one the ordinary way: done, crashed or asking
+    def restore(self, snap: snapshot.Snapshot) -> Machine:
+        snapshot.restore(self.m, snap)
+        return self.m
+
+    def step(self, action: str) -> Machine:
+        """Take ``action``; bring the threads to life if a detached one needs it."""
+        try:
+            self.m.step(action)
+        except NeedsLiveThread as miss:
+            self.revive(miss)
+        return self.m
+
+    def verdict(self, m: Machine, k: tuple) -> Verdict | None:
+        """How the run at this end state ended, from live model objects."""
+        if m.failure is not None or m.steps >= m.step_budget:
+            return m.verdict()  # neither needs the property
+        if all(t.gen_hist == t.hist for t in m.threads):
+            v = m.verdict()
+        else:
+            v = self.verdicts.get(k)
+            if v is None:
+                v = self.revive().verdict()
+        self.verdicts[k] = v
+        return v
+
+    def memo_size(self) -> int:
+        return sum(len(memo) for memo in self.memos.values())
+
+
+# -------------------------------------------------------------------- dfs
+def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
          deadline: float | None, reduce: bool) -> Found | None:
     """One depth-first pass with at most ``bound`` preemptions per path.
 
@@ -120,61 +318,79 @@ def _dfs(factory: Factory, bound: int, stats: Stats, max_states: int,
     actions; the state cache then remembers each state's sleep set and prunes a
     revisit only if that set is no larger than the current one.
     """
-    visited: dict[tuple, tuple[int, frozenset]] = {}
-    pending: list[tuple[list[str], int, str, frozenset]] = [([], 0, "", frozenset())]
+    run.stats = stats
+    key_of, save, single = snapshot.key, snapshot.save, run.single
+    visited: dict[tuple, list] = {}
+    visit, fresh = visited.setdefault, [0, _NONE]
+    pending: list[tuple] = [(run.root, [], 0, "", _NONE)]
     while pending:
-        sched_ref, depth, alt, sleep = pending.pop()
-        prefix = sched_ref[:depth]
-        m = _replay(factory, prefix, stats)
-        schedule = list(prefix)
+        snap, sched_ref, depth, alt, sleep = pending.pop()
+        schedule = sched_ref[:depth]
+        m = run.restore(snap)
         if alt:
-            m.step(alt)
+            m = run.step(alt)
             stats.steps += 1
             schedule.append(alt)
         stats.schedules += 1
+        if not stats.schedules & 0x7FFF:
+            run.tidy()
         while True:
-            key = _state_key(m)
-            seen = visited.get(key)
-            if seen is not None and seen[0] <= m.preemptions:
+            k = key_of(m)
+            seen = visit(k, fresh)  # [preemptions, sleep set] when last explored
+            if seen is fresh:
+                stats.states += 1  # distinct states; a revisit with a smaller sleep set
+                fresh = [0, _NONE]  # is explored again but not counted
+            elif seen[0] <= m.preemptions:
                 if seen[1] <= sleep:
                     break
                 sleep = sleep & seen[1]
-            if seen is None:
-                stats.states += 1  # distinct states; a revisit with a smaller sleep set
-            visited[key] = (m.preemptions, sleep)  # is explored again but not counted
+            seen[0], seen[1] = m.preemptions, sleep
             enabled = m.enabled()
             if not enabled:
-                verdict = m.verdict()
+                verdict = run.verdict(m, k)
                 if verdict is not None and verdict.bad:
                     return Found(schedule, verdict, m.preemptions)
                 break
             if stats.states >= max_states or (deadline and time.monotonic() > deadline):
                 stats.hit_state_limit = True
                 return None
-            ordered = [a for a in _order(m, enabled) if a not in sleep]
-            if not ordered:
-                break  # every action here is covered by an equivalent order elsewhere
-            prints = {a: footprint(m, a) for a in (*ordered, *sleep)} if reduce else {}
-            done, branches = list(sleep), []
-            for i, other in enumerate(ordered):
-                if i > 0:
-                    extra = _is_preemption(m, other, enabled)
-                    if m.preemptions + extra <= bound:
-                        asleep = frozenset(b for b in done
-                                           if independent(prints[b], prints[other]))
-                        branches.append((schedule, len(schedule), other, asleep))
-                    else:
-                        stats.pruned_by_bound += 1
-                if reduce:
-                    done.append(other)
-            pending.extend(reversed(branches))  # explored in order, after this path
+            costly = _NONE if single else _costly(m, enabled)
+            ordered = enabled
+            if costly:
+                ordered = [a for a in enabled if a not in costly] + [
+                    a for a in enabled if a in costly]
+            if sleep:
+                ordered = [a for a in ordered if a not in sleep]
+                if not ordered:
+                    break  # every action here is covered by an equivalent order elsewhere
+            if len(ordered) > 1 or sleep:
+                prints = run.footprints(m, k, (*ordered, *sleep)) if reduce else {}
+                done, branches = list(sleep), []
+                for i, other in enumerate(ordered):
+                    if i > 0:
+                        if m.preemptions + (other in costly) <= bound:
+                            if done:
+                                fp = prints[other]
+                                asleep = frozenset(b for b in done if independent(prints[b], fp))
+                            else:
+                                asleep = _NONE
+                            branches.append((other, asleep))
+                        else:
+                            stats.pruned_by_bound += 1
+                    if reduce:
+                        done.append(other)
+                if branches:  # explored in order, after this path
+                    snap, depth = save(m, k), len(schedule)
+                    pending.extend((snap, schedule, depth, other, asleep)
+                                   for other, asleep in reversed(branches))
             first = ordered[0]
-            if _is_preemption(m, first, enabled) and m.preemptions + 1 > bound:
+            if first in costly and m.preemptions + 1 > bound:
                 stats.pruned_by_bound += 1
                 break
-            if reduce:
-                sleep = frozenset(b for b in sleep if independent(prints[b], prints[first]))
-            m.step(first)
+            if reduce and sleep:
+                fp = prints[first]
+                sleep = frozenset(b for b in sleep if independent(prints[b], fp))
+            m = run.step(first)
             stats.steps += 1
             schedule.append(first)
     return None
@@ -188,45 +404,48 @@ def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,
     Partial-order reduction (sleep sets) is used when every CPU runs a single
     thread: then no preemption is ever possible and the reduction is sound for
     the deadlocks and end states the verdicts look at. Otherwise the search is
-    plain, so the preemption bound keeps its exact meaning."""
-    if bound is not None and bound < 0:
-        raise UsageError(f"--bound must be 0 or more, not {bound}")
-    if max_states < 1:
-        raise UsageError(f"--max-states must be at least 1, not {max_states}")
+    plain, so the preemption bound keeps its exact meaning. ``time_limit`` is
+    only a guard against a search that would not end: the budget is
+    ``max_states``."""
+    _check_dfs_args(bound, max_states)
     start = time.monotonic()
     deadline = start + time_limit if time_limit else None
+    with _quiet_gc() as freeze:
+        run = _Runner(factory)
+        run.freeze = freeze
+        return _bounding(run, bound, max_states, start, deadline, por)
+
+
+def _bounding(run: _Runner, bound: int | None, max_states: int, start: float,
+              deadline: float | None, por: bool) -> ExploreResult:
     total = Stats()
-    reduce = por and _one_thread_per_cpu(factory())
+    reduce = por and run.single
     b = 0
     while True:
         stats = Stats()
-        found = _dfs(factory, b, stats, max_states - total.states, deadline, reduce)
+        found = _dfs(run, b, stats, max_states - total.states, deadline, reduce)
         total.states += stats.states
         total.schedules += stats.schedules
         total.steps += stats.steps
+        total.rebuilds += stats.rebuilds
         total.pruned_by_bound = stats.pruned_by_bound
         total.hit_state_limit = stats.hit_state_limit
         done = found is not None or stats.hit_state_limit or stats.pruned_by_bound == 0
         if done or (bound is not None and b >= bound):
+            total.memo = run.memo_size()
             exhausted = found is None and not stats.hit_state_limit and stats.pruned_by_bound == 0
             return ExploreResult("dfs", b, exhausted, total, time.monotonic() - start, found)
         b += 1
 
 
+def _check_dfs_args(bound: int | None, max_states: int) -> None:
+    if bound is not None and bound < 0:
+        raise UsageError(f"--bound must be 0 or more, not {bound}")
+    if max_states < 1:
+        raise UsageError(f"--max-states must be at least 1, not {max_states}")
+
+
 # ------------------------------------------------------------ random, pct
-def _run_with(factory: Factory, choose: Callable[[Machine, list[str]], str],
-              stats: Stats) -> tuple[Machine, list[str]]:
-    m = factory()
-    schedule: list[str] = []
-    stats.schedules += 1
-    while enabled := m.enabled():
-        action = choose(m, enabled)
-        m.step(action)
-        schedule.append(action)
-    stats.steps += len(schedule)
-    return m, schedule
-
-
 class _RandomChooser:
     """Uniform choice among the enabled actions."""
 
@@ -265,8 +484,8 @@ def random_walks(factory: Factory, runs: int = 1000, seed: int = 0,
     """``runs`` seeded random runs; the first bad one is the counterexample."""
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, not {runs}")
-    return _walks("random", factory, runs, time_limit, stop_at_first,
-                  lambda i: _RandomChooser(random.Random(seed * 1_000_003 + i)))
+    return _walks("random", factory, range(runs), time_limit, stop_at_first,
+                  _random_chooser(seed))
 
 
 def pct(factory: Factory, runs: int = 1000, depth: int = 3, seed: int = 0,
@@ -274,23 +493,68 @@ def pct(factory: Factory, runs: int = 1000, depth: int = 3, seed: int = 0,
     """PCT: per run, random agent priorities and ``depth - 1`` priority change points."""
     if runs < 1 or depth < 1:
         raise UsageError("pct needs runs >= 1 and depth >= 1")
-    probe, _ = _run_with(factory, lambda m, acts: acts[0], Stats())
-    horizon = max(1, probe.steps)
-    return _walks("pct", factory, runs, time_limit, stop_at_first,
-                  lambda i: _PctChooser(random.Random(seed * 1_000_003 + i), depth, horizon))
+    return _walks("pct", factory, range(runs), time_limit, stop_at_first,
+                  _pct_chooser(seed, depth, pct_horizon(factory)))
 
 
-def _walks(name: str, factory: Factory, runs: int, time_limit: float | None,
+def pct_horizon(factory: Factory) -> int:
+    """PCT's horizon: the length of the run that always takes the first action."""
+    m = factory()
+    while enabled := m.enabled():
+        m.step(enabled[0])
+    return max(1, m.steps)
+
+
+class _random_chooser:  # noqa: N801 - a picklable factory of choosers
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def __call__(self, i: int) -> _RandomChooser:
+        return _RandomChooser(random.Random(self.seed * 1_000_003 + i))
+
+
+class _pct_chooser:  # noqa: N801 - a picklable factory of choosers
+    def __init__(self, seed: int, depth: int, horizon: int):
+        self.seed, self.depth, self.horizon = seed, depth, horizon
+
+    def __call__(self, i: int) -> _PctChooser:
+        return _PctChooser(random.Random(self.seed * 1_000_003 + i), self.depth, self.horizon)
+
+
+def _walks(name: str, factory: Factory, indices, time_limit: float | None,
            stop_at_first: bool, chooser_for: Callable[[int], Callable]) -> ExploreResult:
-    """Independent runs; every run's verdict is counted, the first bad one kept."""
-    start, stats = time.monotonic(), Stats()
+    """Independent runs from the initial state; every run's verdict is counted, the
+    first bad one kept."""
+    start = time.monotonic()
+    with _quiet_gc() as freeze:
+        run = _Runner(factory)
+        run.freeze = freeze
+        result = _walk_all(run, name, indices, start, time_limit, stop_at_first, chooser_for)
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _walk_all(run: _Runner, name: str, indices, start: float, time_limit: float | None,
+              stop_at_first: bool, chooser_for: Callable[[int], Callable]) -> ExploreResult:
+    stats = run.stats
     result = ExploreResult(name, None, False, stats, 0.0)
     seen: set[tuple] = set()
-    for i in range(runs):
-        m, schedule = _run_with(factory, chooser_for(i), stats)
-        seen.add(_state_key(m))
+    for i in indices:
+        choose = chooser_for(i)
+        m = run.restore(run.root)
+        schedule: list[str] = []
+        stats.schedules += 1
+        if not stats.schedules & 0x3FFF:
+            run.tidy()
+        while enabled := m.enabled():
+            action = choose(m, enabled)
+            m = run.step(action)
+            schedule.append(action)
+        stats.steps += len(schedule)
+        k = snapshot.key(m)
+        seen.add(k)
         stats.states = len(seen)
-        verdict = m.verdict()
+        verdict = run.verdict(m, k)
         result.verdicts[verdict.kind] = result.verdicts.get(verdict.kind, 0) + 1
         if verdict.bad and result.found is None:
             result.found = Found(schedule, verdict, m.preemptions)
@@ -298,7 +562,7 @@ def _walks(name: str, factory: Factory, runs: int, time_limit: float | None,
                 break
         if time_limit and time.monotonic() - start > time_limit:
             break
-    result.seconds = time.monotonic() - start
+    stats.memo = run.memo_size()
     return result
 
 
@@ -377,21 +641,47 @@ def minimise(factory: Factory, schedule: list[str], kind: str,
 def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None,
             max_states: int = 500_000, runs: int = 1000, seed: int = 0, depth: int = 3,
             time_limit: float | None = None, minimise_found: bool = True,
-            por: bool = True, stop_at_first: bool = True) -> ExploreResult:
-    """Search ``factory``'s machine with ``strategy``; minimise any bad run found."""
-    if strategy == "dfs":
-        result = dfs(factory, bound, max_states, time_limit, por)
-    elif strategy == "random":
-        result = random_walks(factory, runs, seed, time_limit, stop_at_first)
-    elif strategy == "pct":
-        result = pct(factory, runs, depth, seed, time_limit, stop_at_first)
-    else:
+            por: bool = True, stop_at_first: bool = True,
+            engine: str = "memo") -> ExploreResult:
+    """Search ``factory``'s machine with ``strategy``; minimise any bad run found.
+
+    ``engine="replay"`` runs the re-executing explorer instead (the oracle of
+    the equivalence tests); the memo engine falls back to it by itself when a
+    thread turns out not to be a function of the results it received."""
+    if strategy not in STRATEGIES:
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown explorer engine {engine!r} (choose {', '.join(ENGINES)})")
+    result = None
+    if engine == "memo":
+        try:
+            result = _search(factory, strategy, bound, max_states, runs, seed, depth,
+                             time_limit, por, stop_at_first)
+        except NondeterministicThread as exc:
+            note = f"re-executing every branch: {exc}"
+    if result is None:
+        from simulator.engine import explore_replay
+
+        result = explore_replay.search(factory, strategy, bound, max_states, runs, seed,
+                                       depth, time_limit, por, stop_at_first)
+        result.engine = "replay"
+        if engine == "memo":
+            result.note = note
     if result.found is not None and minimise_found:
         before = result.found.schedule
         after = minimise(factory, before, result.found.verdict.kind)
         if len(after) < len(before) or switches(after) < switches(before):
-            m = _replay(factory, after, Stats())
+            m = factory()
+            m.replay(after)
             result.found = Found(after, m.verdict() or result.found.verdict, m.preemptions)
         result.minimised_from = len(before)
     return result
+
+
+def _search(factory: Factory, strategy: str, bound, max_states, runs, seed, depth,
+            time_limit, por, stop_at_first) -> ExploreResult:
+    if strategy == "dfs":
+        return dfs(factory, bound, max_states, time_limit, por)
+    if strategy == "random":
+        return random_walks(factory, runs, seed, time_limit, stop_at_first)
+    return pct(factory, runs, depth, seed, time_limit, stop_at_first)

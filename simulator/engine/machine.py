@@ -22,7 +22,7 @@ from simulator.engine import ops as O
 from simulator.engine import outcome, pictures
 from simulator.engine.memory import ModelError, make_memory
 from simulator.engine.sync import CondVar, Mutex, RwLock
-from simulator.engine.verdict import Verdict
+from simulator.engine.verdict import STUCK, Verdict
 from simulator.errors import UsageError
 
 Program = Generator[tuple, Any, None]
@@ -40,10 +40,25 @@ class ScheduleError(UsageError):
     """An action was asked for that is not possible now (strict replay)."""
 
 
+class NeedsLiveThread(Exception):  # noqa: N818 - a signal to the explorer, not an error
+    """A detached thread must run code its memo has not seen yet: the explorer
+    brings the threads back to life, then hands ``result`` to this one."""
+
+    def __init__(self, thread: str, prev: int, result: Any):
+        super().__init__(thread)
+        self.thread, self.prev, self.result = thread, prev, result
+
+
+class NondeterministicThread(UsageError):
+    """A thread's next op was not a function of the results it received (its code
+    read state that another thread writes): the memo cannot stand in for it."""
+
+
 class Thread:
     """A simulated thread: its program, its CPU and what it is doing now."""
 
-    __slots__ = ("name", "cpu", "gen", "op", "wait", "signal", "daemon", "hist")
+    __slots__ = ("name", "cpu", "gen", "op", "wait", "signal", "daemon", "hist", "memo",
+                 "gen_hist")
 
     def __init__(self, name: str, cpu: int, gen: Program, daemon: bool):
         self.name = name
@@ -54,6 +69,13 @@ class Thread:
         self.signal = False  # a signal is pending for it
         self.daemon = daemon  # may be left blocked at the end (a worker waiting for work)
         self.hist = 0  # a running hash of every result it has received: its local state
+        # The explorer's memo of this thread's transitions, or None:
+        # {hist: (next op, failure, previous hist, result received)}. ``gen_hist`` is
+        # the hist the generator has actually reached: when it differs from ``hist``
+        # (the explorer restored a snapshot), the thread is *detached* and steps by
+        # the memo alone.
+        self.memo: dict | None = None
+        self.gen_hist = 0
 
     @property
     def done(self) -> bool:
@@ -88,6 +110,7 @@ class Machine:
         self.steps = 0
         self.now = 0  # ns; set by engine.clock in timed mode
         self.failure: str | None = None
+        self.crash: str | None = None  # model code raised (a failure of the model itself)
         self.check_property = check_property
         self.nudge_fn = nudge
         self.last: list[str | None] = [None] * cpus  # the thread each CPU ran last
@@ -144,9 +167,11 @@ class Machine:
         if self.failure is not None or self.steps >= self.step_budget:
             return []
         acts = [t.name for t in self.threads if t.op is not None and t.wait is None
-                and self._ready(t, t.op)]
-        for c in self.memory.buffered_cpus():
-            acts.append(self._drain_names[c])
+                and (t.op[0] not in _MAY_BLOCK or self._ready(t, t.op))]
+        mem = self.memory
+        if mem.buffered:
+            names = self._drain_names
+            acts.extend([names[c] for c, buf in enumerate(mem.buffers) if buf])
         for name in self.timers:
             acts.append("fire:" + name)
         return acts
@@ -155,16 +180,21 @@ class Machine:
         kind = op[0]
         if kind not in _MAY_BLOCK:
             return True
+        # Asking never creates a lock: an untouched lock is a free one.
         if kind == O.LOCK:
-            return self.mutex(op[2]).owner is None
+            mx = self.mutexes.get(op[2])
+            return mx is None or mx.owner is None
         if kind == O.CV_REACQUIRE:
-            return self.mutex(op[3]).owner is None
+            mx = self.mutexes.get(op[3])
+            return mx is None or mx.owner is None
         if kind == O.HALT:
             return self.memory.cells[op[2]] != 0
         if kind == O.RW_ENTER:
-            return op[3] == O.WRITER or self.rwlock(op[2]).reader_may_enter()
+            rw = self.rwlocks.get(op[2])
+            return op[3] == O.WRITER or rw is None or rw.reader_may_enter()
         if kind == O.RW_WRITER_WAIT:
-            return self.rwlock(op[2]).free()
+            rw = self.rwlocks.get(op[2])
+            return rw is None or rw.free()
         return True
 
     def step(self, action: str) -> dict | None:
@@ -207,8 +237,12 @@ class Machine:
     def _traced_step(self, action: str) -> dict:
         before = pictures.picture(self)
         t = self.by_name.get(action)
-        rec = self._step_thread(t, action) if t is not None else self._step_other(action)
-        self.steps += 1
+        self.steps += 1  # counted first, as untraced: a nudge names its thread after it
+        try:
+            rec = self._step_thread(t, action) if t is not None else self._step_other(action)
+        except ScheduleError:
+            self.steps -= 1  # refused: nothing happened
+            raise
         rec["i"] = len(self.records)
         rec["t_ns"] = self.now
         rec["action"] = action
@@ -267,7 +301,16 @@ class Machine:
     def _step_nudge(self) -> dict | None:
         if self.nudge_fn is None:
             raise ScheduleError("this scenario has no nudge")
-        self.failure = None
+        # The nudge knocks a stuck run loose; on any other run it is an action the
+        # scenario cannot take (its model assumes a stuck system, e.g. a free ring slot).
+        self.steps -= 1  # the nudge is already counted: judge the run as it stood
+        try:
+            now = self.verdict()
+        finally:
+            self.steps += 1
+        if now is None or now.kind != STUCK:
+            state = "still running" if now is None else f"over ({now.kind})"
+            raise ScheduleError(f"the nudge applies only to a stuck run; this run is {state}")
         self.nudge_fn(self)
         if not self.tracing:
             return None
@@ -275,9 +318,23 @@ class Machine:
                 "detail": "external nudge", "result": None}
 
     def _resume(self, t: Thread, result: Any, first: bool = False) -> None:
-        """Hand ``result`` to the thread and fetch the op it wants next."""
+        """Hand ``result`` to the thread and fetch the op it wants next.
+
+        With a memo (the explorer's), a thread whose generator is not at this
+        point takes its next op from the memo; a live one records it there."""
+        prev = t.hist
         if not first:
-            t.hist = (t.hist * 1_000_003 + (-1 if result is None else result) + 7) & _MASK
+            t.hist = (prev * 1_000_003 + (-1 if result is None else result) + 7) & _MASK
+        memo = t.memo
+        if memo is not None and t.gen_hist != prev:
+            entry = memo.get(t.hist)
+            if entry is None:
+                raise NeedsLiveThread(t.name, prev, result)
+            t.op = entry[0]
+            if entry[1] is not None:
+                self.failure = entry[1]
+            return
+        failure = None
         try:
             t.op = next(t.gen) if first else t.gen.send(result)
         except StopIteration:
@@ -286,11 +343,21 @@ class Machine:
             raise
         except Exception as exc:  # model or student code crashed: a failed run, not a crash
             t.op = None
-            self.failure = f"{t.name} raised {type(exc).__name__}: {exc}"
+            failure = self.crash = f"{t.name} raised {type(exc).__name__}: {exc}"
         else:
             if type(t.op) is not tuple or t.op[0] not in _HANDLED:
                 bad, t.op = t.op, None
-                self.failure = f"{t.name} yielded {bad!r}, which is not an op"
+                failure = f"{t.name} yielded {bad!r}, which is not an op"
+        if failure is not None:
+            self.failure = failure
+        t.gen_hist = t.hist
+        if memo is not None:
+            entry = (t.op, failure, prev, result)
+            known = memo.setdefault(t.hist, entry)
+            if known[0] != t.op or (known[1] is None) != (failure is None):
+                raise NondeterministicThread(
+                    f"thread {t.name} asked for {t.op!r} where, after the same results, it "
+                    f"once asked for {known[0]!r}: its code reads state another thread writes")
 
     # ------------------------------------------------------------ op handlers
     def _do_load(self, t, op):

@@ -13,13 +13,18 @@ if TYPE_CHECKING:
 
 
 def key(m: Machine) -> tuple:
-    """A canonical, hashable picture of the whole state."""
+    """A canonical, hashable picture of the whole state.
+
+    A thread is its op and wait, its signal and the hash of the results it has
+    received (its local state). A lock nobody holds or waits for is left out, so
+    a lock never touched and one released are the same state."""
     return (
         m.memory.key(),
-        tuple((t.op is None, t.wait, t.hist, t.signal) for t in m.threads),
-        tuple(sorted((k, mx.owner) for k, mx in m.mutexes.items())),
-        tuple(sorted((k, cv.key()) for k, cv in m.cvs.items())),
-        tuple(sorted((k, rw.key()) for k, rw in m.rwlocks.items())),
+        tuple((t.op, t.wait, t.hist, t.signal) for t in m.threads),
+        tuple(sorted((k, mx.owner) for k, mx in m.mutexes.items() if mx.owner is not None)),
+        tuple(sorted((k, cv.key()) for k, cv in m.cvs.items() if cv.waiters)),
+        tuple(sorted((k, rw.key()) for k, rw in m.rwlocks.items()
+                     if rw.writer or rw.readers or rw.waiting_writers)),
         tuple(sorted(m.timers)),
     )
 

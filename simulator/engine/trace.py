@@ -9,15 +9,19 @@ per action: ``{i, t_ns, thread, cpu, func, op, detail, result, diff}``.
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulator.engine.verdict import ALL, Verdict
+from simulator import inputs
+from simulator.engine import trace_schema
+from simulator.engine.trace_schema import FORMAT
+from simulator.engine.verdict import Verdict
 from simulator.errors import UsageError
 
-FORMAT = 1
-_REQUIRED = ("format", "scenario", "variant", "params", "memory_model", "schedule")
+MAX_BYTES = 64 << 20  # a full step budget (20,000 steps) is about 6 MB as saved
 
 
 @dataclass
@@ -48,47 +52,31 @@ class Trace:
         return json.dumps(self.to_json(), indent=1)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.dumps() + "\n")
+        """Write the trace as JSON to ``path``; a path that cannot be written is a
+        one-line UsageError (a directory, no such folder, no permission, a full disk)."""
+        write_text(path, self.dumps() + "\n", "trace")
 
     @classmethod
-    def from_json(cls, data: object) -> Trace:
-        """Read a trace, checking its shape; a malformed one is a one-line UsageError."""
-        if not isinstance(data, dict):
-            raise UsageError("trace: expected a JSON object")
-        missing = [k for k in _REQUIRED if k not in data]
-        if missing:
-            raise UsageError(f"trace: missing field(s) {', '.join(missing)}")
-        if data["format"] != FORMAT:
-            raise UsageError(f"trace: format {data['format']!r} is not supported (want {FORMAT})")
-        sched = data["schedule"]
-        if not isinstance(sched, list) or not all(isinstance(a, str) for a in sched):
-            raise UsageError("trace: 'schedule' must be a list of action strings")
-        if not isinstance(data["params"], dict):
-            raise UsageError("trace: 'params' must be an object")
-        kind = data.get("verdict", "ok")
-        if kind not in ALL:
-            raise UsageError(f"trace: unknown verdict {kind!r}")
+    def from_json(cls, data: object, where: str = "trace") -> Trace:
+        """Read a trace, checking its shape (``trace_schema``); a malformed one is a
+        one-line UsageError."""
+        trace_schema.check(data, where)
         return cls(
-            scenario=str(data["scenario"]), variant=str(data["variant"]),
-            params=data["params"], memory_model=str(data["memory_model"]),
-            mode=str(data.get("mode", "untimed")), strategy=str(data.get("strategy", "replay")),
-            seed=data.get("seed"), schedule=sched,
-            verdict=Verdict(kind, str(data.get("reason", "")), tuple(data.get("waits", ()))),
-            steps=list(data.get("steps", [])),
+            scenario=data["scenario"], variant=data["variant"], params=data["params"],
+            memory_model=data["memory_model"], mode=data.get("mode", "untimed"),
+            strategy=data.get("strategy", "replay"), seed=data.get("seed"),
+            schedule=data["schedule"],
+            verdict=Verdict(data.get("verdict", "ok"), data.get("reason", ""),
+                            tuple(data.get("waits", ()))),
+            steps=data.get("steps", []),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read trace {path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"trace {path} is not valid JSON (line {exc.lineno}: "
-                             f"{exc.msg})") from None
-        return cls.from_json(data)
+        """Read a trace file: a regular file of at most ``MAX_BYTES``, UTF-8, strict JSON
+        (``simulator.inputs``), of the trace format (``trace_schema``)."""
+        data = inputs.load_json(path, "trace", MAX_BYTES)
+        return cls.from_json(data, f"trace {os.fspath(path)}")
 
     def header(self) -> str:
         params = " ".join(f"{k}={v}" for k, v in self.params.items())
@@ -98,14 +86,34 @@ class Trace:
     def pretty(self) -> str:
         """The steps as dtrace-style lines, the parameters first and the verdict last."""
         lines = [self.header()]
-        lines += [format_step(s) for s in self.steps]
+        lines += [format_step(s, timed=self.mode == "timed") for s in self.steps]
         lines.append(f"# verdict: {self.verdict}")
         return "\n".join(lines)
 
 
-def format_step(s: dict) -> str:
-    """One step as ``t_ns thread cpuN func:op(detail) = result``."""
+def format_step(s: dict, timed: bool = True) -> str:
+    """One step as ``t_ns thread cpuN func:op(detail) = result``; without the
+    time column when ``timed`` is false (an untimed run has no clock)."""
     res = "" if s.get("result") is None else f" = {s['result']}"
     cpu = f"cpu{s['cpu']}" if s.get("cpu", -1) >= 0 else "-"
-    return (f"{s.get('t_ns', 0):>12} {s['thread']:<9} {cpu:<5} "
-            f"{s['func']}:{s['op']}({s['detail']}){res}")
+    head = f"{s.get('t_ns', 0):>12} " if timed else ""
+    return f"{head}{s['thread']:<9} {cpu:<5} {s['func']}:{s['op']}({s['detail']}){res}"
+
+
+def write_text(path: str | Path, text: str, what: str) -> None:
+    """Write ``text`` to the file ``path``; any failure is a one-line UsageError.
+
+    Opened non-blocking, so a FIFO nobody reads is refused instead of hanging."""
+    name = os.fspath(path)
+    if not name:
+        raise UsageError(f"cannot write {what}: the file name is empty")
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o666)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {name}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in the name
+        raise UsageError(f"cannot write {what} {name!r}: not a valid file name") from None

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from simulator.errors import UsageError
 from simulator.litmus.parse import LitmusTest, parse_file, parse_text
-from simulator.litmus.run import MODEL_NAMES, LitmusResult, build, run_test
+from simulator.litmus.run import DEFAULT_MAX_STATES, MODEL_NAMES, LitmusResult, build, run_test
 
 HERE = Path(__file__).resolve().parent
 
-__all__ = ["LitmusResult", "LitmusTest", "MODEL_NAMES", "build", "catalogue", "check_all",
-           "load", "names", "parse_file", "parse_text", "run"]
+__all__ = ["DEFAULT_MAX_STATES", "LitmusResult", "LitmusTest", "MODEL_NAMES", "build",
+           "catalogue", "check_all", "load", "names", "parse_file", "parse_text", "run"]
 
 
 def names() -> list[str]:
@@ -48,13 +48,15 @@ def catalogue() -> list[LitmusTest]:
     return [load(name) for name in names()]
 
 
-def run(test: LitmusTest | str, model: str = "tso") -> LitmusResult:
-    """Every reachable outcome of ``test`` under ``model`` ("tso" or "sc")."""
+def run(test: LitmusTest | str, model: str = "tso",
+        max_states: int = DEFAULT_MAX_STATES) -> LitmusResult:
+    """Every reachable outcome of ``test`` under ``model`` ("tso" or "sc"), searching
+    at most ``max_states`` machine states (more is a one-line UsageError)."""
     if model not in MODEL_NAMES:
         raise UsageError(f"unknown memory model {model!r} (choose tso or sc)")
-    return run_test(load(test) if isinstance(test, str) else test, model)
+    return run_test(load(test) if isinstance(test, str) else test, model, max_states)
 
 
-def check_all(model: str = "tso") -> list[LitmusResult]:
+def check_all(model: str = "tso", max_states: int = DEFAULT_MAX_STATES) -> list[LitmusResult]:
     """Run the whole catalogue; each result's ``matches`` compares it with ``Result:``."""
-    return [run(test, model) for test in catalogue()]
+    return [run(test, model, max_states) for test in catalogue()]

@@ -8,11 +8,20 @@ Grammar (herd7's, less its quantifier forms)::
     atom := N ":" REG "=" int  |  loc "=" int
 
 An outcome is a dict from column names (``"0:EAX"``, ``"x"``) to values.
+
+Limits (so a hostile clause cannot exhaust the parser's stack or the
+checker's time): at most ``MAX_NESTING`` levels of ``(`` and ``~``, and at
+most ``MAX_TERMS`` terms (comparisons, ``true``, ``false``).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from simulator.litmus.instructions import parse_value
+
+MAX_NESTING = 16
+MAX_TERMS = 32
 
 _TOKEN = re.compile(r"\s*(/\\|\\/|~|\(|\)|=|-?(?:0x[0-9a-fA-F]+|\d+)(?![:\w])|"
                     r"\d+:[A-Za-z]+|[A-Za-z_][A-Za-z0-9_.]*)")
@@ -79,6 +88,8 @@ class _Parser:
         self.tokens = tokens
         self.pos = 0
         self.last_line = last_line
+        self.depth = 0  # open '(' and '~' around the current position
+        self.terms = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
@@ -107,28 +118,47 @@ class _Parser:
             node = Condition("and", (node, self.unary()))
         return node
 
+    def count_term(self, line: int) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise ValueError(line, f"the exists clause has more than {MAX_TERMS} terms "
+                                   "(comparisons, true, false)")
+
+    def nested(self, line: int, parse):
+        """``parse()`` one level deeper, refusing more than MAX_NESTING levels."""
+        if self.depth >= MAX_NESTING:
+            raise ValueError(line, f"the exists clause nests '(' and '~' more than "
+                                   f"{MAX_NESTING} deep")
+        self.depth += 1
+        node = parse()
+        self.depth -= 1
+        return node
+
     def unary(self) -> Condition:
         line = self.line()
         tok = self.take("a condition")
         if tok == "~":
-            return Condition("not", (self.unary(),))
+            return Condition("not", (self.nested(line, self.unary),))
         if tok == "(":
-            node = self.cond()
+            node = self.nested(line, self.cond)
             if self.take("')'") != ")":
                 raise ValueError(line, "unbalanced '(' in the exists clause")
             return node
         if tok in ("true", "false"):
+            self.count_term(line)
             return Condition("const", (tok == "true",))
         if not re.match(r"^(\d+:[A-Za-z]+|[A-Za-z_][A-Za-z0-9_.]*)$", tok):
             raise ValueError(line, f"expected 'N:REG=value' or 'loc=value', found {tok!r}")
         if self.take("'='") != "=":
             raise ValueError(line, f"expected '=' after {tok!r}")
+        self.count_term(line)
         value = self.take("a value")
         try:
-            number = int(value, 0)
-        except ValueError:
-            raise ValueError(line, f"expected an integer after '{tok}=', "
-                                   f"found {value!r}") from None
+            number = parse_value(value)
+        except ValueError as exc:
+            raise ValueError(line, f"expected a 64-bit integer after '{tok}=', found "
+                                   f"{value[:24]!r}" + (f": {exc}" if "64 bits" in str(exc)
+                                                        else "")) from None
         if ":" in tok:
             i, reg = tok.split(":")
             tok = f"{int(i)}:{reg.upper()}"

@@ -20,6 +20,19 @@ import re
 from dataclasses import dataclass
 
 REGISTERS = frozenset({"EAX", "EBX", "ECX", "EDX", "ESI", "EDI", "EBP"})
+VALUE_MIN, VALUE_MAX = -(1 << 63), (1 << 64) - 1  # every value fits in 64 bits
+
+
+def parse_value(text: str) -> int:
+    """An integer of a litmus file (decimal or 0x hex, maybe negative) that fits in
+    64 bits; ``ValueError`` says what is wrong."""
+    digits = text.lstrip("-")
+    if len(digits) > 22:  # longer than any 64-bit value: do not even convert it
+        raise ValueError(f"the number {text[:24]}... does not fit in 64 bits")
+    value = int(text, 0)
+    if not VALUE_MIN <= value <= VALUE_MAX:
+        raise ValueError(f"the number {text} does not fit in 64 bits")
+    return value
 _MEM = re.compile(r"^\[\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\]$")
 _IMM = re.compile(r"^\$(-?(?:0x[0-9a-fA-F]+|\d+))$")
 
@@ -53,7 +66,7 @@ def _operand(text: str) -> tuple[str, str | int]:
         return "mem", m.group(1)
     m = _IMM.match(text)
     if m:
-        return "imm", int(m.group(1), 0)
+        return "imm", parse_value(m.group(1))
     if text.upper() in REGISTERS:
         return "reg", text.upper()
     raise ValueError(f"bad operand {text!r} (want [loc], $value or one of "

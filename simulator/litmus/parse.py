@@ -25,18 +25,30 @@ The threads are columns, one instruction per cell; the ``exists`` clause joins
 ``N:REG=v`` and ``loc=v`` with ``/\\``, ``\\/``, ``~`` and parentheses.
 
 Anything malformed is a ``UsageError`` reading ``file:line: what is wrong``.
+
+Limits, each refused with such an error: a file is UTF-8 text of at most
+64 KiB (``MAX_BYTES``); at most 8 threads (``MAX_THREADS``) of at most 512
+instructions each (``MAX_INSTRUCTIONS``); at most 64 initial-state entries;
+every number fits in 64 bits; the ``exists`` clause nests ``(`` and ``~`` at
+most 16 deep and has at most 32 terms (``condition.MAX_NESTING``,
+``MAX_TERMS``). Within them a test still may have very many interleavings:
+how long checking may take is the checker's budget, not the parser's.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from simulator import inputs
 from simulator.errors import UsageError
 from simulator.litmus.condition import Condition, parse_condition
-from simulator.litmus.instructions import REGISTERS, Instr, parse_instr
+from simulator.litmus.instructions import REGISTERS, Instr, parse_instr, parse_value
 
 RESULTS = ("Always", "Sometimes", "Never")
+MAX_BYTES = 64 << 10
 MAX_THREADS = 8
+MAX_INSTRUCTIONS = 512  # a search of a long thread is bounded by the state budget
+MAX_INIT = 64
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 _REG_INIT = re.compile(r"^(\d+):([A-Za-z]+)$")
 _LOC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -133,13 +145,9 @@ def parse_text(text: str, path: str = "<litmus>") -> LitmusTest:
 
 
 def parse_file(path: str) -> LitmusTest:
-    """Read and parse the litmus file at ``path``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_text(text, path)
+    """Read and parse the litmus file at ``path`` (a regular file, UTF-8, at most
+    ``MAX_BYTES``)."""
+    return parse_text(inputs.read_text(path, "litmus file", MAX_BYTES), path)
 
 
 def _header(r: _Reader) -> tuple[str, int]:
@@ -188,11 +196,15 @@ def _init(r: _Reader) -> tuple[dict[str, int], dict[tuple[int, str], int]]:
         r.fail(start, f"unexpected {after.strip()!r} after the initial state")
     memory: dict[str, int] = {}
     registers: dict[tuple[int, str], int] = {}
-    for entry in filter(None, (e.strip() for e in inside.split(";"))):
+    entries = [e for e in (e.strip() for e in inside.split(";")) if e]
+    if len(entries) > MAX_INIT:
+        r.fail(start, f"at most {MAX_INIT} initial-state entries, found {len(entries)}")
+    for entry in entries:
         lhs, eq, rhs = (s.strip() for s in entry.partition("="))
         value = _int(rhs)
         if not eq or value is None:
-            r.fail(start, f"initial state entry {entry!r} is not 'name=integer'")
+            r.fail(start, f"initial state entry {entry[:60]!r} is not 'name=integer' "
+                          "(a 64-bit integer)")
         reg = _REG_INIT.match(lhs)
         if reg:
             registers[(int(reg.group(1)), reg.group(2).upper())] = value
@@ -205,7 +217,7 @@ def _init(r: _Reader) -> tuple[dict[str, int], dict[tuple[int, str], int]]:
 
 def _int(text: str) -> int | None:
     try:
-        return int(text, 0)
+        return parse_value(text)
     except ValueError:
         return None
 
@@ -241,6 +253,8 @@ def _threads(r: _Reader, memory: dict[str, int]) -> list[list[Instr]]:
                 except ValueError as exc:
                     r.fail(no, f"P{i}: {exc}")
                 threads[i].append(ins)
+                if len(threads[i]) > MAX_INSTRUCTIONS:
+                    r.fail(no, f"P{i}: at most {MAX_INSTRUCTIONS} instructions per thread")
                 for loc in ins.locations():
                     memory.setdefault(loc, 0)
     return threads

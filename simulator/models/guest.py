@@ -119,7 +119,7 @@ class LinuxVirtioBlk:
     def wait_for_interrupt(self):
         """HLT until the queue's vector is pending, then take it (IRR -> in service)."""
         yield ops.halt(self.irr_cell, "default_idle")
-        yield ops.swap(self.irr_cell, 0, "vlapic_intr_accepted")
+        yield ops.swap(self.irr_cell, 0, "do_IRQ")  # the CPU takes the vector
 
     def write_requests(self, count: int):
         """A journal commit: ``count`` writes queued back to back, one kick."""

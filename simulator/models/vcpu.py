@@ -15,10 +15,11 @@ and otherwise sleeps in ``cv_wait_sig`` (as illumos does: a signal to the
 bhyve process also ends the wait) and looks again when woken.
 
 ``vcpu_notify_event`` is how the rest of the host tells a vCPU that something
-arrived: a RUNNING vCPU on another CPU gets an IPI (the posted-interrupt
-notification vector for an interrupt, else a plain kick that forces a VM
-exit); a SLEEPING vCPU gets ``cv_signal``; a FROZEN or IDLE vCPU gets nothing,
-because it will look at its pending state before it enters the guest again.
+arrived: a RUNNING vCPU on another CPU gets an IPI with ``ipi_cpu`` (for an
+interrupt, the posted-interrupt notification vector via ``vmx_post_intr``;
+otherwise ``vmm_ipinum``, a kick that forces a VM exit); a SLEEPING vCPU
+gets ``cv_signal``; a FROZEN or IDLE vCPU gets nothing, because it will look
+at its pending state before it enters the guest again.
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ class Vcpu:
                 if lapic_intr:
                     yield ops.fetch_or(self.ipi_cell, IPI_POSTED, "vmx_post_intr")
                 else:
-                    yield ops.fetch_or(self.ipi_cell, IPI_POKE, "poke_cpu")
+                    yield ops.fetch_or(self.ipi_cell, IPI_POKE, "ipi_cpu")  # vmm_ipinum
         elif state == SLEEPING:
             woke = yield ops.cv_signal(self.cv, "vcpu_notify_event_locked")
             self.wakeups += woke

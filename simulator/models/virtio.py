@@ -126,7 +126,7 @@ class VirtioDevice:
         uidx = yield ops.load(r.USED_IDX, "vq_relchain")
         yield ops.store(r.used_id(uidx), head, "vq_relchain")
         yield ops.store(r.used_len(uidx), iolen, "vq_relchain")
-        # (a write barrier belongs here; on x86 stores are never reordered with stores)
+        yield from self.barrier_before_used_idx()
         yield ops.store(r.USED_IDX, (uidx + 1) & U16, "vq_relchain")
 
     def vq_endchains(self):
@@ -154,7 +154,13 @@ class VirtioDevice:
         self.interrupts += 1
         yield ops.fetch_or(self.msi_cell, 1, "vm_lapic_msi")
 
-    # ---- the hook the fix changes -------------------------------------------
+    # ---- the hooks the fix changes ------------------------------------------
+    def barrier_before_used_idx(self):
+        """Before OS-7613: nothing between the used entry and the used.idx store.
+        Harmless on x86, which never reorders a store with an older store."""
+        return
+        yield
+
     def barrier_before_notify_check(self):
         """Before OS-7613: nothing separates the used.idx store from the loads below."""
         return
@@ -162,8 +168,18 @@ class VirtioDevice:
 
 
 class FencedVirtioDevice(VirtioDevice):
-    """After OS-7613 (illumos e393062): a full barrier between publishing
-    used.idx and reading the driver's flags or ``used_event``."""
+    """After OS-7613 (illumos e393062): ``wmb()`` before publishing used.idx, and
+    a full barrier (``mb()``, an mfence) between publishing used.idx and reading
+    the driver's flags or ``used_event``.
+
+    The ``wmb()`` is for CPUs weaker than x86: stores already leave an x86 store
+    buffer in order, so the model shows it as a step that orders nothing more.
+    The ``mb()`` is the one that fixes the hang.
+    """
+
+    def barrier_before_used_idx(self):
+        yield ops.note("wmb(): the used entry before used.idx (x86 keeps stores in order)",
+                       "vq_relchain")
 
     def barrier_before_notify_check(self):
         yield ops.fence("vq_endchains")

@@ -26,6 +26,10 @@ VARIANTS = {"buggy": PostedInterrupts, "fixed": PrioPostedInterrupts}
 # 0x60 and 0x61 posted around its HLT, then the APIC timer's 0xd3.
 REPORT_SEQUENCE = (("tpr", 0x70), ("msi", 0x60), ("halt",), ("msi", 0x61), ("msi", 0xD3))
 TPRS = (0x00, 0x20, 0x50, 0x60, 0x70, 0x90, 0xC0)
+# Each operation runs at most one handler per posted vector, so a sequence of
+# this many operations fits the guest's log (HVR_LOG_MAX); a longer log is an
+# error from Vcpu.log(), never a silently shorter one.
+MAX_LENGTH = 4096
 VECTORS = (0x31, 0x41, 0x52, 0x60, 0x61, 0x75, 0x83, 0xA4, 0xB1, 0xD3, 0xEF)
 
 
@@ -222,6 +226,9 @@ def compare(seeds: int = 50, variant: str = "fixed", length: int = 12,
 
     if seeds < 0:
         raise UsageError(f"--seeds must be 0 or more, not {seeds}")
+    if not 1 <= length <= MAX_LENGTH:
+        raise UsageError(f"a sequence has 1 to {MAX_LENGTH} operations (the guest keeps "
+                         f"the handlers of at most {MAX_LENGTH}), not {length}")
     if variant not in VARIANTS:
         raise UsageError(f"unknown variant {variant!r} (choose {', '.join(VARIANTS)})")
     keeps = isr_observable()

@@ -18,10 +18,16 @@ PER_ROUND = 1000
 
 
 def _check(iterations: int, instances: int) -> None:
-    if iterations <= 0:
-        raise RealMachineError(f"iterations must be positive, not {iterations}")
-    if not 1 <= instances <= 4096:
-        raise RealMachineError(f"instances per round must be 1-4096, not {instances}")
+    """Refuse counts the library refuses too, before they reach C (where a number
+    past 2^64 would not even convert)."""
+    _, lib = native()
+    top = int(lib.HVR_SB_MAX_ITERATIONS)
+    if not 1 <= iterations <= top:
+        raise RealMachineError(f"iterations must be between 1 and {top:,} (2^40), "
+                               f"not {iterations}")
+    if not 1 <= instances <= int(lib.HVR_SB_MAX_INSTANCES):
+        raise RealMachineError(f"instances per round must be 1-{lib.HVR_SB_MAX_INSTANCES}, "
+                               f"not {instances}")
 
 
 def _counts(c) -> dict[str, int]:
@@ -120,8 +126,9 @@ def virtio_race(fence: bool = False, iterations: int = 100_000,
     with Vm("virtio_race") as vm:
         vcpu = vm.vcpu(ring3=True)
         c = ffi.new("struct hvr_sb_counts *")
-        ensure(lib.hvr_race__virtio(vm.handle, vcpu.handle, int(fence), int(guest_fence),
-                                    iterations, instances, c))
+        with vm.use() as handle:
+            ensure(lib.hvr_race__virtio(handle, vcpu.handle, int(fence), int(guest_fence),
+                                        iterations, instances, c))
     counts = _counts(c)
     total = sum(counts.values())
     lost = counts["both_stale"]

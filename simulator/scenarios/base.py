@@ -7,6 +7,7 @@ a stuck run loose.
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,10 +34,13 @@ class Param:
     def parse(self, value: object) -> int | str:
         """Turn a given value (a CLI string or a Python value) into a checked one."""
         if isinstance(self.default, int):
-            try:
-                value = int(value, 0) if isinstance(value, str) else int(value)
+            try:  # 2.7 or True is never silently taken as 2 or 1
+                if isinstance(value, bool):
+                    raise TypeError
+                value = int(value, 0) if isinstance(value, str) else operator.index(value)
             except (TypeError, ValueError):
-                raise UsageError(f"parameter {self.name}: {value!r} is not an integer") from None
+                raise UsageError(f"parameter {self.name}: {str(value)[:40]!r} is not an "
+                                 "integer") from None
         else:
             value = str(value)
         if self.choices is not None and value not in self.choices:
@@ -68,6 +72,9 @@ class Scenario:
     memory_model: str = "tso"
     costs: dict[str, int] = {}
     labels: dict[str, str] = {}  # step labels the narrative uses: func -> plain words
+    # The functions whose last step in a stuck or deadlocked run is the decisive
+    # one (the pictures mark it); empty: let the pictures' heuristic choose.
+    fatal_funcs: tuple[str, ...] = ()
 
     def resolve(self, given: dict | None = None) -> dict:
         """All parameters, defaults filled in, each checked; unknown names are errors."""

@@ -19,6 +19,13 @@ with ``pending`` still 1, because only VM entry clears it. When the timer
 posts 0xd3, ``pending`` is already 1, so ``vmx_set_intr_ready`` says "no
 notification needed" and the vCPU sleeps on with a deliverable vector posted.
 Nothing more will come; an NMI (``bhyvectl --inject-nmi``) knocks it loose.
+
+With ``early_tick`` the guest first takes one clock tick while it runs, before
+it raises its priority: the notification IPI reaches a vCPU in guest mode and
+the CPU itself takes 0xd3, clearing ON and nothing else. That is the
+interleaving OS-6930 fixed: c713610's class bit for 0xd0 is left behind in
+``pending``, and after the vCPU halts, 0x60 sets ON again (notify: the vCPU
+looks and sleeps) and the next 0xd3 is "no higher than any class pending".
 """
 from __future__ import annotations
 
@@ -62,10 +69,13 @@ class IllumosGuest:
     Its program, one guest instruction at a time (the CPU checks for pending
     IPIs and deliverable virtual interrupts between instructions):
 
+    0. (``early_tick`` only) arm the one-shot APIC timer and keep running —
+       the receive path (``mac_rx``) — until that clock tick has been taken;
     1. ``setspl``: TPR := ``tpr`` — the vioif interrupt thread keeps its
        priority level while it blocks on a mutex;
     2. the clock programs its next one-shot APIC timer interrupt
-       (``icrtmr_write``), as the report shows shortly before the HLT;
+       (``vlapic_icrtmr_write_handler``), as the report shows shortly before
+       the HLT;
     3. idle in ``mach_cpu_idle`` (HLT) until the clock interrupt is taken: the
        tick lets the runnable waiter run, and the guest is lively again.
 
@@ -73,17 +83,18 @@ class IllumosGuest:
     A virtio-net vector is taken whenever it is deliverable (never at PPR 0x70).
     """
 
-    RAISE, ARM, HELD = range(3)
+    EARLY_ARM, BUSY, RAISE, ARM, HELD = range(5)
 
     def __init__(self, vcpu: Vcpu, apicv: PostedInterrupts, page: VlapicPage, tpr: int,
-                 timer_vector: int, icr_count: int):
+                 timer_vector: int, icr_count: int, early_tick: bool = False):
         self.vcpu = vcpu
         self.apicv = apicv
         self.page = page
         self.tpr = tpr
         self.timer_vector = timer_vector
         self.icr_count = icr_count
-        self.pc = self.RAISE
+        self.ticks = 2 if early_tick else 1  # clock ticks the run needs
+        self.pc = self.EARLY_ARM if early_tick else self.RAISE
         self.handled: list[int] = []
         self.nmis = 0
 
@@ -95,14 +106,19 @@ class IllumosGuest:
         while True:
             if (yield from self.instruction_boundary()):
                 return EXIT_EXTINT
-            if self.pc == self.RAISE:
-                yield from self.page.write_tpr(self.tpr, "setspl")
-                self.pc = self.ARM
-            elif self.pc == self.ARM:
+            if self.pc in (self.EARLY_ARM, self.ARM):
                 yield ops.store(self.page.icr_timer_cell, self.icr_count,
                                 "vlapic_icrtmr_write_handler")
-                self.pc = self.HELD
-            elif self.timer_vector in self.handled:
+                self.pc = self.BUSY if self.pc == self.EARLY_ARM else self.HELD
+            elif self.pc == self.BUSY:
+                if self.handled.count(self.timer_vector):
+                    self.pc = self.RAISE
+                else:  # guest code that touches nothing here, until an IPI arrives
+                    yield ops.halt(self.vcpu.ipi_cell, "mac_rx")
+            elif self.pc == self.RAISE:
+                yield from self.page.write_tpr(self.tpr, "setspl")
+                self.pc = self.ARM
+            elif self.handled.count(self.timer_vector) >= self.ticks:
                 return EXIT_DONE
             else:
                 return EXIT_HLT
@@ -144,12 +160,22 @@ def viona_intr(vcpu: Vcpu, apicv: PostedInterrupts, vectors: list[int], gap_ns: 
 
 
 def apic_timer(vcpu: Vcpu, apicv: PostedInterrupts, page: VlapicPage, cpu: int,
-               period_ns: int):
-    """The vCPU's APIC timer callout: once the guest arms the one-shot timer, it
-    expires ``period_ns`` later and ``vlapic_fire_lvt`` posts the LVT timer vector."""
-    yield ops.halt(page.icr_timer_cell, "callout_reset")
-    yield ops.sleep(period_ns, "vlapic_callout_handler", timer="apic_timer")
-    yield from vlapic_fire_lvt(page, vcpu, apicv, cpu)
+               period_ns: int, ticks: int = 1):
+    """The vCPU's APIC timer callout: each time the guest arms the one-shot
+    timer, it expires ``period_ns`` later and ``vlapic_fire_lvt`` posts the LVT
+    timer vector.
+
+    One-shot: an expired count reads 0 and the timer stays quiet until the
+    guest writes a new initial count. When more ticks follow, the callout marks
+    the count spent (``icr_timer`` := 0) *before* posting the vector, so the
+    guest can only re-arm it after the tick, never be overwritten by it.
+    """
+    for k in range(ticks):
+        yield ops.halt(page.icr_timer_cell, "callout_reset")
+        yield ops.sleep(period_ns, "vlapic_callout_handler", timer="apic_timer")
+        if k + 1 < ticks:
+            yield ops.swap(page.icr_timer_cell, 0, "vlapic_callout_handler")
+        yield from vlapic_fire_lvt(page, vcpu, apicv, cpu)
 
 
 def _net_vectors(base: int, count: int) -> list[int]:
@@ -169,8 +195,17 @@ class PirWakeup(Scenario):
     actors = ("vcpu0", "viona", "cyclic")
     variants = {
         "buggy": "vmx_set_intr_ready notifies only when 'pending' goes from 0 to 1",
-        "fixed": "OS-6829: the classes posted ride in 'pending'; a higher class notifies too",
-        "pending-prio": "the later upstream form: classes kept in a separate 'pending_prio'",
+        "c713610": "OS-6829: the classes posted ride in 'pending'; a higher class notifies "
+                   "too; VM entry swaps 'pending' to 0 (stale classes survive a halt)",
+        "21e2c66": "OS-6930: c713610 plus vmx_flush_pir_prio, which drops stale class bits "
+                   "before leaving vmx_run",
+        "ce6a764": "OS-7354: classes in a per-vCPU 'pending_prio', trimmed while the vCPU "
+                   "sleeps; 'pending' is ON alone again",
+        "fixed": "the complete fix, where the three commits ended: the same as ce6a764",
+        "pending-prio": "the same as ce6a764 (the form FreeBSD and illumos-gate kept)",
+        "os-6829": "the same as c713610",
+        "os-6930": "the same as 21e2c66",
+        "os-7354": "the same as ce6a764",
     }
     params = (
         Param("tpr", 0x70, "the guest's task priority while it waits (PPR follows)", hex=True,
@@ -186,11 +221,14 @@ class PirWakeup(Scenario):
               "as in the report)", choices=(0, 1, 2)),
         Param("packet_gap_ns", 2_000, "time between viona's interrupts (timed mode)",
               low=1, high=10**9),
+        Param("early_tick", 0, "1: the guest first takes a clock tick while it runs, "
+              "before it raises its priority (the OS-6930 interleaving)", choices=(0, 1)),
     )
     property_text = "a halted vCPU with a deliverable interrupt pending wakes and takes it"
     nudge_text = ("bhyvectl --inject-nmi: an NMI is pending and the vCPU is notified; it "
                   "wakes, re-enters the guest, and the posted vectors are injected")
     costs = {"setspl": 50, "av_dispatch_nmivect": 2_000}
+    fatal_funcs = ("vmx_set_intr_ready",)  # the post that asked for no notification
     labels = {
         "setspl": "the guest raises (or drops) its priority level: TPR, hence PPR",
         "lapic_set_intr": "an interrupt is posted to the vCPU",
@@ -208,6 +246,10 @@ class PirWakeup(Scenario):
         if prio(timer_vector) <= prio(tpr):
             raise UsageError(f"timer vector {timer_vector:#04x} is not deliverable at TPR "
                              f"{tpr:#04x}: the guest could never take its clock tick")
+        if params["early_tick"] and params["timer_cpu"] == VCPU_CPU:
+            raise UsageError("early_tick needs timer_cpu 1 or 2: a tick firing on vcpu0's own "
+                             "CPU while the guest runs forces a VM exit, which the model "
+                             "does not show")
         net = _net_vectors(params["net_vector"], params["net_vectors"])
         if max(net) > 255:
             raise UsageError(f"net_vector {params['net_vector']:#04x} leaves no room for the "
@@ -215,11 +257,12 @@ class PirWakeup(Scenario):
         apicv_cls = self.variant_class(variant, VARIANTS, PostedInterrupts)
         vcpu = Vcpu(0, hostcpu=VCPU_CPU)
         vlapic = Vlapic()
-        vlapic.set_lvt_timer(timer_vector, periodic=True)  # programmed at boot (icrtmr_write)
+        vlapic.set_lvt_timer(timer_vector, periodic=False)  # one-shot, as illumos's cbe uses it
         page = VlapicPage(vlapic)
         apicv = apicv_cls()
         period_ns = 10**9 // params["timer_hz"]
-        guest = IllumosGuest(vcpu, apicv, page, tpr, timer_vector, timer_count(period_ns))
+        guest = IllumosGuest(vcpu, apicv, page, tpr, timer_vector, timer_count(period_ns),
+                             early_tick=bool(params["early_tick"]))
         cells = {**vcpu.cells(), **apicv.cells(), **page.cells()}
 
         def woke(m: Machine) -> tuple[bool, str]:
@@ -238,7 +281,8 @@ class PirWakeup(Scenario):
         m.add_thread("viona", VIONA_CPU,
                      viona_intr(vcpu, apicv, net, params["packet_gap_ns"], timed))
         m.add_thread("cyclic", params["timer_cpu"],
-                     apic_timer(vcpu, apicv, page, params["timer_cpu"], period_ns))
+                     apic_timer(vcpu, apicv, page, params["timer_cpu"], period_ns,
+                                guest.ticks))
         return m
 
 

@@ -19,7 +19,7 @@ from simulator.errors import UsageError
 from simulator.models.blockif import BlockIf
 from simulator.models.guest import LinuxVirtioBlk, khungtaskd
 from simulator.models.pci_vtblk import PciVtblk
-from simulator.models.virtio import FencedVirtioDevice, SplitRing, VirtioDevice
+from simulator.models.virtio import U16, FencedVirtioDevice, SplitRing, VirtioDevice
 from simulator.scenarios import register
 from simulator.scenarios.base import Param, Scenario
 
@@ -42,7 +42,8 @@ class VirtioBarriers(Scenario):
     actors = ("vcpu0", "blkio")
     variants = {
         "buggy": "vq_endchains loads avail.flags/used_event right after the used.idx store",
-        "fixed": "a full barrier (mfence) between the used.idx store and those loads",
+        "fixed": "e393062: a full barrier (mfence) between the used.idx store and those loads, "
+                 "and wmb() before the used.idx store",
     }
     params = (
         Param("requests", 2, "writes in flight at once (one journal commit)", low=1, high=4),
@@ -52,6 +53,8 @@ class VirtioBarriers(Scenario):
               choices=("flags", "event_idx")),
         Param("io_ns", 20_000, "latency of one write on the host, in ns (timed mode)",
               low=1, high=10**10),
+        Param("start_idx", 0, "where the free-running 16-bit ring indices start (a queue "
+              "in use for a while; 65535 makes them wrap during the run)", low=0, high=U16),
     )
     property_text = "every request the guest submitted is completed in the guest"
     nudge_text = ("a later direct read (dd iflag=direct count=1) is submitted; in flags "
@@ -77,6 +80,11 @@ class VirtioBarriers(Scenario):
         dev = PciVtblk(vq, bc)
         driver = LinuxVirtioBlk(ring, IRR_CELL, dev.pci_vtblk_notify)
         cells = {**ring.cells(), **bc.cells(), **dev.cells(), IRR_CELL: 0}
+        start = params["start_idx"]
+        if start:  # both sides agree on where the indices stand, as after many requests
+            cells.update({ring.AVAIL_IDX: start, ring.USED_IDX: start, ring.USED_EVENT: start})
+            driver.avail_idx_shadow = driver.last_used_idx = start
+            vq.vq_last_avail = vq.vq_save_used = start
 
         def completed(m: Machine) -> tuple[bool, str]:
             if not driver.in_flight:

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 
 from simulator.engine.trace import Trace
 from simulator.viz.state import changes, thread_order
+from simulator.viz.values import op_args, result_of, show
 
 FONT = 7.5
 UNIT_IN = 0.16  # one line of text
 STEP_IN = 0.3  # one step along the x axis
 LEFT_IN, RIGHT_IN, TOP_IN, BOTTOM_IN, GAP_IN = 1.8, 0.3, 0.7, 0.7, 0.22
 CHAR_STEPS = 0.6 * FONT / 72 / STEP_IN  # an average character's width, in steps
-ROW = 1.5  # height of one state row, in lines
+ROW = 1.9  # height of one state row, in lines (room for a value label lifted over another)
 LANE_COLORS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 SB_COLOR = "#7f7f7f"
 FATAL = "#d62728"
@@ -46,15 +47,16 @@ LEGEND = (("load", "load"), ("store", "store"), ("swap", "locked op"), ("fence",
 
 # ------------------------------------------------------------------ labels
 def op_text(s: dict) -> str:
-    """A step's op in a few characters: ``used.idx → 1``, ``avail.flags := 0``."""
+    """A step's op in a few characters: ``used.idx → 1``, ``avail.flags := 0``;
+    values written for their cells (``apic.ppr := 0x70``, ``pir[1] → {0x60}``)."""
     op, d, r = s.get("op", ""), s.get("detail", ""), s.get("result")
     if op == "load":
-        text = f"{d} → {r}"
+        text = f"{d} → {result_of(s)}"
     elif op == "store":
-        addr, _, value = d.partition(", ")
+        addr, _, value = op_args(op, d).partition(", ")
         text = f"{addr} := {value}"
     elif op in ATOMICS or op == "halt":
-        text = f"{op} {d}" + ("" if r is None else f" → {r}")
+        text = f"{op} {op_args(op, d)}" + ("" if r is None else f" → {result_of(s)}")
     elif op == "fence":
         text = "mfence"
     elif op in ("cv_wait", "cv_wait_sig", "cv_reacquire"):
@@ -136,7 +138,7 @@ def _buffer_items(stays, cpu: int, start: int, end: int, right: float) -> list[I
         if b.cpu != cpu or b.stored >= end or last < start:
             continue
         xs, xe = max(b.stored, start - 0.5), min(last, end - 0.4)
-        label = f"{b.addr}={b.value}"
+        label = f"{b.addr}={show(b.addr, b.value)}"
         x0 = _fit(xs - 0.1, _width([label]), right)
         items.append(Item(x0, max(xe + 0.45, x0 + _width([label]) + 0.3), 1,
                            data={"b": b, "xs": xs, "xe": xe, "label": label}))
@@ -256,21 +258,26 @@ def draw_cell_row(ax, trace, lanes, cell, y, start, end, initial) -> None:
     before = [v for k, v in history if k < start]
     value = before[-1] if before else initial.get(cell, "?")
     ax.plot([start - 0.5, end - 0.5], [y, y], color="#ddd", lw=0.8, zorder=1)
-    ax.text(start - 0.45, y, str(value), fontsize=FONT, va="center", ha="left", color="#777",
+    first = show(cell, value)
+    ax.text(start - 0.45, y, first, fontsize=FONT, va="center", ha="left", color="#777",
             style="italic")
-    last_end, lift = start - 0.45 + len(str(value)) * CHAR_STEPS, 0.0
+    # Two heights a value label may sit at; each keeps where its last label ended.
+    bold = 1.15 * CHAR_STEPS  # a bold character is wider than the average
+    ends = {0.0: start - 0.45 + len(first) * bold, 0.85: float("-inf")}
     for k, v in history:
         if not start <= k < end:
             continue
         x0 = k - 0.2
-        lift = 0.38 if x0 < last_end + 0.1 and lift == 0.0 else 0.0
+        text = show(cell, v)
+        free = [h for h, e in ends.items() if x0 >= e + 0.1]
+        lift = free[0] if free else min(ends, key=ends.__getitem__)
         color = _who_color(trace, lanes, k)
-        ax.plot([k, k], [y - 0.45, y + 0.45], color=color, lw=0.8, zorder=1)
-        ax.text(x0, y + lift, str(v), fontsize=FONT, va="center", ha="left", color="black",
+        ax.plot([k, k], [y - 0.45, y + 0.45 + lift], color=color, lw=0.8, zorder=1)
+        ax.text(x0, y + lift, text, fontsize=FONT, va="center", ha="left", color="black",
                 fontweight="bold", zorder=3,
                 bbox={"fc": "white", "ec": color, "lw": 0.8, "pad": 0.6,
                       "boxstyle": "round,pad=0.15"})
-        last_end = x0 + len(str(v)) * CHAR_STEPS + 0.2
+        ends[lift] = x0 + len(text) * bold + 0.25
 
 
 def _holder_text(v) -> str:

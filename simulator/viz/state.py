@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from simulator import scenarios
 from simulator.engine.trace import Trace
 from simulator.errors import UsageError
+from simulator.viz.values import show
 
 # The cells each chapter watches under its swimlanes, by scenario name.
 WATCH: dict[str, tuple[str, ...]] = {
@@ -195,12 +196,15 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
     cpus = list(snap["store_buffers"])
     rows = shown_cells(snap, initial, cells or [])
     width = max([len(r) for r in rows] + [6])
-    lines = [f"{'cell':<{width}}  {'memory':>8}" + "".join(f"  {c + ' sees':>10}" for c in cpus)]
+    # "" is no CPU: visible() then gives memory itself
+    col = max([8] + [len(show(a, visible(snap, c, a))) for a in rows for c in ("", *cpus)])
+    lines = [f"{'cell':<{width}}  {'memory':>{col}}" +
+             "".join(f"  {c + ' sees':>{col}}" for c in cpus)]
     for addr in rows:
-        seen = "".join(f"  {visible(snap, c, addr):>10}" for c in cpus)
-        lines.append(f"{addr:<{width}}  {snap['memory'][addr]:>8}{seen}")
+        seen = "".join(f"  {show(addr, visible(snap, c, addr)):>{col}}" for c in cpus)
+        lines.append(f"{addr:<{width}}  {show(addr, snap['memory'][addr]):>{col}}{seen}")
     for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={v}" for a, v in buf) or "empty"
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
         lines.append(f"store buffer {cpu} (oldest first): {entries}")
     for name, owner in snap["mutexes"].items():
         lines.append(f"mutex {name}: {owner or 'free'}")
@@ -223,20 +227,24 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
     e = html.escape
     initial = initial if initial is not None else snap["memory"]
     cpus = list(snap["store_buffers"])
-    head = "".join(f"<th>{e(c)} sees</th>" for c in cpus)
+    cell = "style='padding:1px 10px;text-align:right;border-bottom:1px solid #eee'"
+    head = "".join(f"<th {cell}>{e(c)} sees</th>" for c in cpus)
     body = []
     for addr in shown_cells(snap, initial, cells or []):
         mem = snap["memory"][addr]
         tds = []
         for c in cpus:
             v = visible(snap, c, addr)
-            style = ' style="color:#c00;font-weight:bold"' if v != mem else ""
-            tds.append(f"<td{style}>{v}</td>")
-        body.append(f"<tr><td><code>{e(addr)}</code></td><td>{mem}</td>{''.join(tds)}</tr>")
-    parts = [f"<table><tr><th>cell</th><th>memory</th>{head}</tr>{''.join(body)}</table>"]
+            style = ";color:#c00;font-weight:bold" if v != mem else ""
+            tds.append(f"<td {cell[:-1]}{style}'>{e(show(addr, v))}</td>")
+        body.append(f"<tr><td {cell[:-1]};text-align:left'><code>{e(addr)}</code></td>"
+                    f"<td {cell}>{e(show(addr, mem))}</td>{''.join(tds)}</tr>")
+    parts = [f"<table style='border-collapse:collapse;margin:4px 0'><tr>"
+             f"<th {cell[:-1]};text-align:left'>cell</th><th {cell}>memory</th>{head}</tr>"
+             f"{''.join(body)}</table>"]
     items = []
     for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={v}" for a, v in buf) or "empty"
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
         items.append(f"store buffer {cpu}: {e(entries)}")
     items += [f"mutex {e(n)}: {e(o or 'free')}" for n, o in snap["mutexes"].items()]
     items += [f"rwlock {e(n)}: {e(', '.join(h) or 'free')}" for n, h in snap["rwlocks"].items()]

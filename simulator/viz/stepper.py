@@ -8,8 +8,13 @@ picture with a cursor on it.
 
 The snapshots come from replaying the trace's schedule once, on a fresh
 machine, in the constructor — the schedule is the ground truth — so moving is
-a list lookup. The widget draws each window's picture once and moves the
-cursor over it as an HTML overlay, so a step costs no re-rendering.
+a list lookup. The picture is a window of ``width`` steps that follows the
+cursor (neighbouring windows share ``OVERLAP`` steps, so the cursor is never at
+an edge), drawn to fit a 1000-pixel output with the lane names at its left.
+The widget draws each window once and moves the cursor over it as an HTML
+overlay, so a step costs no re-rendering. ``line``, ``text``, ``step`` and
+``state`` take an optional position, to look somewhere without moving a
+widget that is on screen.
 """
 from __future__ import annotations
 
@@ -22,24 +27,34 @@ from matplotlib.figure import Figure
 
 from simulator import scenarios
 from simulator.engine.machine import ScheduleError
-from simulator.engine.trace import Trace, format_step
+from simulator.engine.trace import Trace
 from simulator.errors import UsageError
 from simulator.viz.state import initial_memory, state_html, state_text, watched_cells
 from simulator.viz.timeline import WINDOW, fatal_step, timeline
+from simulator.viz.values import step_line
 
 OVERLAP = 10  # steps two neighbouring windows of the widget's picture share
+BUTTONS = (  # (ipywidgets icon, tooltip): icons render with every font, glyphs may not
+    ("fast-backward", "the initial state"), ("step-backward", "one step back"),
+    ("step-forward", "one step forward"), ("fast-forward", "the end of the run"))
 
 
-def replay_snapshots(trace: Trace, variant=None) -> tuple[list[dict], list[dict]]:
+def replay_snapshots(trace: Trace, variant=None, factory=None) -> tuple[list[dict], list[dict]]:
     """Replay ``trace.schedule`` on a fresh tracing machine; return the snapshot
     before the first step and after every step, and the step records.
 
     ``variant`` overrides the trace's (needed when the trace came from a variant
-    class rather than a registered variant name).
+    class rather than a registered variant name); ``factory`` builds the machine
+    instead of the registry (a machine a notebook built itself).
     """
-    sc = scenarios.get(trace.scenario)
-    m = sc.machine(variant if variant is not None else trace.variant, trace.params,
-                   memory_model=trace.memory_model, tracing=True, timed=trace.mode == "timed")
+    if factory is not None:
+        m = factory()
+        m.tracing = True
+    else:
+        sc = scenarios.get(trace.scenario)
+        m = sc.machine(variant if variant is not None else trace.variant, trace.params,
+                       memory_model=trace.memory_model, tracing=True,
+                       timed=trace.mode == "timed")
     snaps = [m.snapshot()]
     for k, action in enumerate(trace.schedule):
         try:
@@ -54,15 +69,15 @@ class Stepper:
     """Forward, back and jump through a trace; headless unless ``widget()`` is asked for."""
 
     def __init__(self, trace: Trace, *, variant=None, cells: list[str] | None = None,
-                 width: int = WINDOW, fatal: int | None = None):
+                 width: int = WINDOW, fatal: int | None = None, factory=None):
         self.trace = trace
-        self.snapshots, records = replay_snapshots(trace, variant)
+        self.snapshots, records = replay_snapshots(trace, variant, factory)
         if len(trace.steps) != len(trace.schedule):
             trace = dataclasses.replace(trace, steps=records)
             self.trace = trace
         self.cells = watched_cells(trace, cells)
         self.initial = initial_memory(trace)
-        self.width = width
+        self.width = max(1, min(width, len(trace.steps)))  # a short trace: no empty space
         self.fatal = fatal if fatal is not None else fatal_step(trace)[0]
         self.index = 0
         self._pictures: dict[int, tuple[str, dict]] = {}
@@ -93,22 +108,32 @@ class Stepper:
         return self.jump(max(self.index - 1, 0))
 
     # ---- what is shown -----------------------------------------------------
-    def step(self) -> dict | None:
+    def _at(self, position: int | None) -> int:
+        if position is None:
+            return self.index
+        if not isinstance(position, int) or not 0 <= position <= self.last:
+            raise UsageError(f"step position {position!r} is outside 0..{self.last}")
+        return position
+
+    def step(self, position: int | None = None) -> dict | None:
         """The record of the step just taken (None at the start)."""
-        return self.trace.steps[self.index - 1] if self.index else None
+        k = self._at(position)
+        return self.trace.steps[k - 1] if k else None
 
-    def state(self) -> dict:
+    def state(self, position: int | None = None) -> dict:
         """The machine's snapshot at this position."""
-        return self.snapshots[self.index]
+        return self.snapshots[self._at(position)]
 
-    def line(self) -> str:
+    def line(self, position: int | None = None) -> str:
         """The dtrace-style line of the step just taken, or the run's header at the start."""
-        s = self.step()
-        return self.trace.header() if s is None else f"[{s['i']:>3}] {format_step(s)}"
+        s = self.step(position)
+        if s is None:
+            return self.trace.header()
+        return f"[{s['i']:>3}] {step_line(s, timed=self.trace.mode == 'timed')}"
 
-    def text(self) -> str:
+    def text(self, position: int | None = None) -> str:
         """The state at this position as plain text."""
-        return state_text(self.state(), self.initial, self.cells)
+        return state_text(self.state(position), self.initial, self.cells)
 
     def window(self) -> int:
         """The first step of the picture's window that holds this position's step."""
@@ -151,27 +176,30 @@ class Stepper:
             height = (geo["bottom"] - geo["top"]) * 100
             cursor = (f"<div style='position:absolute;left:{left:.3f}%;top:{top:.2f}%;"
                       f"height:{height:.2f}%;width:2px;background:rgba(31,119,180,.8)'></div>")
-        return (f"<div style='position:relative;display:inline-block'><img src='{uri}' "
-                f"style='display:block;max-width:none'/>{cursor}</div>")
+        # The overlay is placed in percent of the picture, so it stays on its step
+        # if the browser scales the picture down to a narrower output area.
+        return (f"<div style='position:relative;display:inline-block;max-width:100%'>"
+                f"<img src='{uri}' style='display:block;max-width:100%;height:auto'/>"
+                f"{cursor}</div>")
 
     def widget(self):
-        """The ipywidgets UI: buttons, a slider, the line, the picture and the state."""
+        """The ipywidgets UI: buttons, a slider, the line, the picture and the state.
+        It starts at the initial state (position 0)."""
         import ipywidgets as w
 
-        buttons = {
-            "⏮": lambda _: self.jump(0), "◀": lambda _: self.back(),
-            "▶": lambda _: self.forward(), "⏭": lambda _: self.jump(self.last),
-        }
+        self.index = 0
+        acts = (lambda _: self.jump(0), lambda _: self.back(), lambda _: self.forward(),
+                lambda _: self.jump(self.last))
         row = []
-        for label, act in buttons.items():
-            b = w.Button(description=label, layout=w.Layout(width="3em"))
+        for (icon, tip), act in zip(BUTTONS, acts, strict=True):
+            b = w.Button(description="", icon=icon, tooltip=tip, layout=w.Layout(width="3.2em"))
             b.on_click(act)
             row.append(b)
         slider = w.IntSlider(value=self.index, min=0, max=self.last, description="step",
                              continuous_update=True, layout=w.Layout(width="40em"))
         slider.observe(lambda ch: self.jump(ch["new"]), names="value")
         line = w.HTML()
-        picture = w.HTML(layout=w.Layout(overflow="auto", max_width="100%"))
+        picture = w.HTML(layout=w.Layout(max_width="100%"))
         state = w.HTML()
         self._ui = {"slider": slider, "line": line, "picture": picture, "state": state}
         for start in sorted({self.window_for(p) for p in range(self.last + 1)}):

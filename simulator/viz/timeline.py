@@ -47,11 +47,14 @@ from simulator.viz.lanes import (
     op_text,
 )
 from simulator.viz.state import buffer_history, initial_memory, lock_names, watched_cells
+from simulator.viz.values import op_args, result_of
 
 __all__ = ["FULL", "WINDOW", "fatal_step", "op_text", "timeline", "window_start", "windows"]
 
-FULL = 60  # a trace of up to this many steps is drawn whole
-WINDOW = 40  # otherwise, this many steps per picture
+# Sized so that a picture is at most ~10 inches wide: 1000 pixels at the 100 dpi
+# it is drawn at, the width of a notebook's output area, so nothing is scaled down.
+FULL = 26  # a trace of up to this many steps is drawn whole
+WINDOW = 26  # otherwise, this many steps per picture
 
 
 # ------------------------------------------------------------------ the fatal step
@@ -59,9 +62,12 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
     """The step to mark as fatal, and why — a heuristic, stated plainly.
 
     - ``ok``: none.
-    - ``violation`` / ``limit``: the last step (the failed check, or where the
-      budget ran out).
-    - ``stuck`` / ``deadlock``: the last *stale read* — a load that returned an
+    - ``limit``: the last step (where the budget ran out); ``violation``: the
+      last step when it is a failed check or nothing read a stale value, else
+      (a property found broken at the end) the last stale read, as below.
+    - ``stuck`` / ``deadlock``: the last step in one of the scenario's
+      ``fatal_funcs`` if it declares any (pir-wakeup: the post that asked for
+      no notification); else the last *stale read* — a load that returned an
       old value while a newer store to the same cell still sat in another CPU's
       store buffer. That is the decisive read in the store-buffering races; when
       there is none (a lock-order deadlock, a lost wake-up), the last step of a
@@ -74,9 +80,18 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
     if not trace.verdict.bad or not steps:
         return None, ""
     last = steps[-1]
-    if trace.verdict.kind in ("violation", "limit"):
-        return last["i"], f"{trace.verdict.kind} after {last['thread']} in {last['func']}"
     _, stale = buffer_history(trace)
+    if trace.verdict.kind == "limit" or (trace.verdict.kind == "violation" and (
+            last.get("op") == "check" or not stale)):
+        return last["i"], f"{trace.verdict.kind} after {last['thread']} in {last['func']}"
+    try:
+        decisive = scenarios.get(trace.scenario).fatal_funcs
+    except UsageError:
+        decisive = ()
+    for s in reversed(steps):
+        if s["func"] in decisive:
+            return s["i"], (f"{s['thread']} in {s['func']}: {s['op']} "
+                            f"{op_args(s['op'], s['detail'])} = {result_of(s)}")
     if stale:
         r = stale[-1]
         return r.step, (f"{r.thread} in {r.func} read {r.addr} = {r.got} while cpu{r.cpu}'s "
@@ -105,13 +120,14 @@ def windows(trace: Trace, width: int = WINDOW) -> list[int]:
 def _header(trace: Trace, start: int, end: int, fatal: int | None, why: str,
             chars: int, stale: list) -> list[tuple[str, str]]:
     try:
-        report = scenarios.get(trace.scenario).report
+        sc = scenarios.get(trace.scenario)
+        report, shown = sc.report, {p.name: p.show for p in sc.params}
     except UsageError:
-        report = ""
-    params = " ".join(f"{k}={v}" for k, v in trace.params.items())
+        report, shown = "", {}
+    params = " ".join(f"{k}={shown[k](v) if k in shown else v}" for k, v in trace.params.items())
     first = (f"{trace.scenario}" + (f" ({report})" if report else "") +
-             f" · variant {trace.variant} · {params} · memory {trace.memory_model} · "
-             f"{trace.mode}")
+             f" · variant {trace.variant}" + (f" · {params}" if params else "") +
+             f" · memory {trace.memory_model} · {trace.mode}")
     n = len(trace.steps)
     if (start, end) != (0, n):
         first += f" · steps {start}–{end - 1} of {n}"

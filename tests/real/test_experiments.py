@@ -124,15 +124,31 @@ def test_litmus_without_fence_reorders(native):
         "both_stale"] > 0
 
 
-@pytest.mark.slow
+ROUNDS = 20  # how many tries the statistical tests get before they say "never seen"
+
+
+def seen_within_rounds(experiment, key: str, **kwargs):
+    """Run ``experiment`` up to ROUNDS times; return the first result whose
+    ``observed[key]`` is non-zero, else the last one. A rare outcome on a busy or
+    unlucky machine gets many chances; the assertion stays about the outcome."""
+    for _ in range(ROUNDS):
+        result = experiment(**kwargs)
+        if result.observed[key] > 0:
+            return result
+    return result
+
+
 def test_virtio_race_without_device_fence_loses_notifications(kvm):
     """OS-7613 as reported: the guest driver fences, the device does not - and
-    notifications are still lost, because one barrier cannot forbid the outcome."""
+    notifications are still lost, because one barrier cannot forbid the outcome.
+    Statistical: up to ROUNDS rounds of 100,000 handshakes; one lost is enough."""
     from simulator.real.litmus import virtio_race
 
-    result = virtio_race(fence=False, iterations=1_000_000)
+    result = seen_within_rounds(virtio_race, "lost_notifications", fence=False,
+                                iterations=100_000)
     assert result.params["guest_fence"] is True
-    assert result.observed["lost_notifications"] > 0 and result.agrees
+    assert result.observed["lost_notifications"] > 0 and result.agrees, (
+        f"no notification lost in {ROUNDS} rounds of 100,000: {result.summary()}")
 
 
 @pytest.mark.slow

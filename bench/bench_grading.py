@@ -1,0 +1,152 @@
+"""Grading cost: each check in its sandbox, and nbgrader's autograde per student.
+
+    python bench/bench_grading.py [--students N] [--skip-nbgrader]
+
+Part 1 runs every check of both chapters on the solution's answers (and the
+fix checks on the chapters' own printed fixes, the largest state spaces an
+accepted answer explores) and reports the CPU seconds of each sandbox
+process, next to the ``cost_s`` its hang guards are sized from (the guard is
+ten times ``cost_s``, at least a minute). Part 2 makes a course in a
+temporary directory, submits the solution for N students (each with their
+own Part A question) and times ``nbgrader autograde`` for each chapter: wall
+clock and CPU (nbgrader, its kernels and the sandboxes), per student.
+
+Needs the instructor's files (solutions/ and solutions/grading/). Speed is
+reported here, never asserted in tests: verdicts depend on counted budgets.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from simulator.grading import chapters
+from simulator.grading.answers import last_binding
+from simulator.grading.client import run_request, student_id
+from simulator.grading.course import CELL_TIMEOUT_S, make_course, nbgrader
+from simulator.grading.instructor import hidden_module, instructor_dir
+from simulator.grading.nbgrader_plugin import check_calls
+from simulator.models import posted, virtio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(items: list[dict]) -> tuple[list, float, float]:
+    """Run ``items`` in one sandbox as this user (whose question the solution answers)."""
+    cpu, wall = child_cpu(), time.monotonic()
+    results = run_request(items, {"student": student_id()})
+    return results, child_cpu() - cpu, time.monotonic() - wall
+
+
+def solution_items(chapter) -> list[tuple[str, dict]]:
+    """(grade cell, item) for every check call in the solution notebook's grade cells,
+    the answers as the kernel would send them (data answers run from the cells)."""
+    nb = nbformat.read(ROOT / "solutions" / f"{chapter.notebook}.ipynb", as_version=4)
+    cells, scope, out = [], {}, []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            for check_id, name in check_calls(cell.source):
+                binding = last_binding(cells, name)
+                answer = ({"kind": "class", "name": name, "source": binding.text}
+                          if binding.kind == "class" else {"kind": "data",
+                                                            "value": scope[name]})
+                out.append((cell.metadata.nbgrader.grade_id, {"check": check_id,
+                                                                "answer": answer}))
+        elif cell.id == "setup" or cell.metadata.get("nbgrader", {}).get("solution"):
+            exec(cell.source, scope)  # noqa: S102 - the solution's imports and answers
+        cells.append(cell.source)
+    return out
+
+
+def cost_of(check_id: str):
+    chapter, check, _ = chapters.find(check_id, instructor_dir())
+    return check
+
+
+def part_one() -> None:
+    print("== each check on the solution's answer (one sandbox process each)")
+    print(f"{'check':<28} {'verdict':<8} {'cpu s':>7} {'wall s':>7} {'cost_s':>7} "
+          f"{'guard s':>8}")
+    for chapter in chapters.all_chapters():
+        for _cell, item in solution_items(chapter):
+            (result,), cpu, wall = timed([item])
+            check = cost_of(item["check"])
+            print(f"{item['check']:<28} {'passed' if result else 'FAILED':<8} {cpu:7.2f} "
+                  f"{wall:7.2f} {check.cost_s:7.1f} {check.guard_s:8.0f}")
+    print("== the fix checks on the chapters' printed fixes (the largest accepted answers)")
+    for check_id, cls in (("ch01_virtio:any-fix", virtio.FencedVirtioDevice),
+                          ("ch02_pir:any-fix", posted.PrioPostedInterrupts),
+                          ("ch02_pir:any-fix", posted.PendingPrioPostedInterrupts),
+                          ("ch02_pir:low-clock", posted.PrioPostedInterrupts),
+                          ("ch02_pir:two-vectors", posted.PrioPostedInterrupts)):
+        answer = {"kind": "class", "name": cls.__name__, "source": inspect.getsource(cls)}
+        (result,), cpu, wall = timed([{"check": check_id, "answer": answer}])
+        check = cost_of(check_id)
+        print(f"{check_id + ' ' + cls.__name__:<52} {'passed' if result else 'FAILED':<8} "
+              f"cpu {cpu:6.2f} s  wall {wall:6.2f} s  cost_s {check.cost_s:5.1f}  "
+              f"{result.reason[-60:]}")
+
+
+def submit_solutions(course: Path, students: list[str]) -> None:
+    for assignment in ("ch01_virtio", "ch02_pir"):
+        name = f"{chapters.get(assignment).notebook}.ipynb"
+        for student in students:
+            target = course / "submitted" / student / assignment
+            target.mkdir(parents=True, exist_ok=True)
+            nb = nbformat.read(course / "source" / assignment / name, as_version=4)
+            nbformat.write(nb, target / name)
+
+
+def part_two(n: int) -> None:
+    print(f"== nbgrader autograde, {n} students, solution submissions, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp) / "course"
+        start = time.monotonic()
+        make_course(course)
+        print(f"course made (two generate_assignment runs): {time.monotonic() - start:.1f} s")
+        students = [f"student{i:02d}" for i in range(n)]
+        submit_solutions(course, students)
+        total_wall = total_cpu = 0.0
+        for assignment in ("ch01_virtio", "ch02_pir"):
+            cpu, wall = child_cpu(), time.monotonic()
+            proc = nbgrader(course, "autograde", assignment, "--force")
+            wall, cpu = time.monotonic() - wall, child_cpu() - cpu
+            if proc.returncode != 0:
+                sys.exit(f"autograde failed: {proc.stderr[-2000:]}")
+            total_wall, total_cpu = total_wall + wall, total_cpu + cpu
+            print(f"{assignment:<12} wall {wall:7.1f} s ({wall / n:5.1f} s/student)   "
+                  f"cpu {cpu:7.1f} s ({cpu / n:5.1f} s/student)")
+        print(f"{'both':<12} wall {total_wall:7.1f} s ({total_wall / n:5.1f} s/student)   "
+              f"cpu {total_cpu:7.1f} s ({total_cpu / n:5.1f} s/student)")
+        print(f"(a notebook cell's hang guard in the course: {CELL_TIMEOUT_S} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=3)
+    parser.add_argument("--skip-nbgrader", action="store_true")
+    args = parser.parse_args()
+    if instructor_dir() is None or hidden_module("ch01_virtio", instructor_dir()) is None:
+        sys.exit("bench_grading needs the instructor's solutions/grading/")
+    part_one()
+    if not args.skip_nbgrader:
+        part_two(args.students)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The real code beside the model: a few lines of each function a chapter's
+model step stands for, quoted as a citation (file, commit), next to the model's
+own hook.
+
+Only the lines that matter are quoted, never a whole function; ``…`` marks
+what is left out, and a ``+`` line is one the fix added. ``beside(key)`` gives
+the excerpt and the model's code side by side (HTML in a notebook, text
+elsewhere).
+"""
+from __future__ import annotations
+
+import html
+import inspect
+import textwrap
+from dataclasses import dataclass
+
+from simulator.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A short quotation of real code and where it comes from."""
+
+    func: str
+    where: str  # repository, file and commit
+    lines: tuple[str, ...]
+    model: str  # "module:Class.method[,Class.method]": the model steps it corresponds to
+    note: str = ""
+
+    @property
+    def model_names(self) -> list[str]:
+        module, _, quals = self.model.partition(":")
+        return [f"{module.rsplit('.', 1)[-1]}.{q}" for q in quals.split(",")]
+
+    def model_source(self) -> str:
+        import importlib
+
+        module, _, quals = self.model.partition(":")
+        sources = []
+        for qual in quals.split(","):
+            obj = importlib.import_module(module)
+            for part in qual.split("."):
+                obj = getattr(obj, part)
+            sources.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
+        return "\n\n".join(sources)
+
+
+EXCERPTS = {e.func: e for e in (
+    Excerpt("vq_endchains",
+            "illumos-joyent usr/src/cmd/bhyve/virtio.c, vq_endchains() at e393062",
+            ("vq->vq_save_used = new_idx = vq->vq_used->vu_idx;",
+             "+ mb();",
+             "…",
+             "intr = new_idx != old_idx &&",
+             "    !(vq->vq_avail->va_flags & VRING_AVAIL_F_NO_INTERRUPT);"),
+            "simulator.models.virtio:VirtioDevice.vq_endchains",
+            "the device reads back used.idx, then (after the fix's mb()) the guest's flags"),
+    Excerpt("vq_relchain",
+            "illumos-joyent usr/src/cmd/bhyve/virtio.c, vq_relchain() at e393062",
+            ("vue->vu_idx = idx;",
+             "vue->vu_tlen = iolen;",
+             "+ wmb();",
+             "vuh->vu_idx = uidx;"),
+            "simulator.models.virtio:VirtioDevice.vq_relchain",
+            "the used entry, then used.idx; the wmb() orders nothing more on x86"),
+    Excerpt("virtqueue_poll",
+            "Linux drivers/virtio/virtio_ring.c, virtqueue_poll() (v4.19)",
+            ("virtio_mb(vq->weak_barriers);",
+             "return (u16)last_used_idx != virtio16_to_cpu(_vq->vdev, vq->vring.used->idx);"),
+            "simulator.models.guest:LinuxVirtioBlk.virtqueue_poll",
+            "the guest's full barrier, then its re-read of used.idx"),
+    Excerpt("vmx_set_intr_ready",
+            "illumos-joyent usr/src/uts/i86pc/io/vmm/intel/vmx.c, vmx_set_intr_ready() "
+            "before c713610",
+            ("atomic_set_long(&pir_desc->pir[idx], mask);",
+             "notify = atomic_cmpset_long(&pir_desc->pending, 0, 1);",
+             "…",
+             "return (notify);"),
+            "simulator.models.posted:PostedInterrupts.vmx_set_intr_ready,"
+            "PostedInterrupts.notify_needed",
+            "set the vector's PIR bit; notify only if 'pending' went from 0 to 1"),
+    Excerpt("vmx_flush_pir_prio",
+            "illumos-joyent usr/src/uts/i86pc/io/vmm/intel/vmx.c, vmx_flush_pir_prio() "
+            "added by 21e2c66 (OS-6930)",
+            ("atomic_clear_long(&pir_desc->pending, ~PIR_MASK_PENDING);",),
+            "simulator.models.posted:PrioPostedInterrupts.vmx_flush_pir_prio",
+            "leaving vmx_run: keep ON, drop every class bit"),
+)}
+
+
+def excerpt(func: str) -> Excerpt:
+    try:
+        return EXCERPTS[func]
+    except KeyError:
+        raise UsageError(f"no excerpt for {func!r} (excerpts: {', '.join(EXCERPTS)})") from None
+
+
+def beside_text(func: str) -> str:
+    """The real lines, then the model's, as plain text."""
+    e = excerpt(func)
+    real = "\n".join(f"    {line}" for line in e.lines)
+    return (f"{e.where}\n{real}\n\nthe model ({', '.join(e.model_names)}):\n"
+            f"{textwrap.indent(e.model_source(), '    ')}")
+
+
+class Beside:
+    """The real C lines next to the model's code; shows as two columns in a notebook."""
+
+    def __init__(self, func: str):
+        self.e = excerpt(func)
+
+    def __repr__(self) -> str:
+        return beside_text(self.e.func)
+
+    def _repr_html_(self) -> str:
+        x = html.escape
+        real = "\n".join(
+            f"<span style='background:#e6ffec'>{x(line)}</span>" if line.startswith("+")
+            else x(line) for line in self.e.lines)
+        box = ("style='margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
+               "white-space:pre-wrap'")
+        return (
+            "<div style='display:flex;gap:1em;max-width:1000px'>"
+            f"<div style='flex:1'><div style='font-size:11px;color:#555'>{x(self.e.where)}"
+            f"</div><pre {box}>{real}</pre><div style='font-size:11px'><i>{x(self.e.note)}"
+            "</i></div></div>"
+            f"<div style='flex:1'><div style='font-size:11px;color:#555'>the model: "
+            f"<code>{x(', '.join(self.e.model_names))}</code></div>"
+            f"<pre {box}>{x(self.e.model_source())}</pre></div></div>")
+
+
+def beside(func: str) -> Beside:
+    """The real lines of ``func`` beside the model step that stands for it."""
+    return Beside(func)
