@@ -96,15 +96,15 @@ def test_chapter_runs_all_in_the_browser_without_errors(page, lab, console, name
 
 
 def test_the_stepper_and_the_scheduler_game_answer_clicks(page, lab, console):
-    """In the introduction: ▶ takes the stepper one step on; a move in the game is
+    """In the introduction: "one step forward" takes the stepper one step on; a move in the game is
     counted; "show me" plays the explorer's breaking schedule, and the reader wins."""
     open_notebook(page, lab, "course/00-Introduction.ipynb")
     run_all(page)
-    stepper = page.locator(".widget-vbox").filter(
-        has=page.locator(".widget-button", has_text="▶")).last
+    forward = "button[title='one step forward']"  # the stepper's icon buttons have tooltips
+    stepper = page.locator(".widget-vbox").filter(has=page.locator(forward)).last
     line, readout = stepper.locator("pre").first, stepper.locator(".widget-readout").first
     before, at = line.inner_text(), int(readout.inner_text())
-    stepper.locator(".widget-button", has_text="▶").click()
+    stepper.locator(forward).click()
     page.wait_for_function("([el, old]) => el.innerText !== old",
                            arg=[line.element_handle(), before])
     # position k shows step k - 1: one step on, the line is the step just taken
@@ -150,7 +150,7 @@ def test_nbgrader_validate_fails_the_stubs_and_passes_the_solution(page, lab, co
     text = validate(page, lab, "exercises/01-Virtio-Barriers.ipynb")
     grade_cells = sum(bool(c.metadata.get("nbgrader", {}).get("grade")) for c in nbformat.read(
         lab.root / "exercises" / "01-Virtio-Barriers.ipynb", as_version=4).cells)
-    assert text.count("The following cell failed") == grade_cells == 3
+    assert grade_cells > 0 and text.count("The following cell failed") == grade_cells
     page.keyboard.press("Escape")
     text = validate(page, lab, "solutions/01-Virtio-Barriers.ipynb")
     assert "Success" in text and "failed" not in text
@@ -206,8 +206,17 @@ def test_widgets_render_in_the_slideshow(page, lab):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(slides.with_slides(nb), lab.root / "course" / "widget-slide.ipynb")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{lab.base}/rise/course/widget-slide.ipynb?token={lab.token}")
-    page.locator(".reveal .jp-CodeCell").first.click()
-    page.keyboard.press("Shift+Enter")
-    page.locator(".reveal .jp-OutputArea-output").first.wait_for()
-    assert page.locator(".reveal .widget-button").count() == 1
+    output = page.locator(".reveal .jp-OutputArea-output").first
+    for attempt in range(3):  # the slideshow's kernel may not be ready for the first try
+        page.locator(".reveal .jp-CodeCell").first.click()
+        page.keyboard.press("Shift+Enter")
+        try:
+            output.wait_for(timeout=60_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                pytest.fail("the slideshow ran no cell (timed out, 3 tries)")
+    assert page.locator(".reveal .widget-button").count() >= 1
