@@ -99,7 +99,8 @@ def three_hours(intro, bugs, exercises: Path) -> list[Item]:
                           "students, Validate" if has_ex else "students play the game"))
     spare = 180 - 10 - sum(i.minutes for i in items)
     if spare > 0:
-        items.append(Item(spare, "Open lab: questions, Part C of any exercise", "room"))
+        items.append(Item(spare, "Open lab: questions, the remaining parts of any exercise",
+                          "room"))
     items.append(Item(10, "Wrap-up: the book, the hub stays up, where to read the real fixes",
                       "host"))
     return items
@@ -114,7 +115,7 @@ def ninety_minutes(intro, bugs, exercises: Path) -> list[Item]:
         first, rest = bugs[0], bugs[1:]
         items.append(Item(25, f"[{first.title}]({first.link})", "slides, run live"))
         items.append(Item(20, "Exercise: " + exercise_note(first, exercises)
-                          + " (Parts A and B in the room, C at home)", "students, Validate"))
+                          + " (Parts A and B in the room, the rest at home)", "students, Validate"))
         left = 90 - 5 - sum(i.minutes for i in items)
         tour = min(10, left // len(rest)) if rest else 0
         for ch in rest:
@@ -122,7 +123,7 @@ def ninety_minutes(intro, bugs, exercises: Path) -> list[Item]:
                               "the scheduler game", "slides, run live"))
     spare = 90 - 5 - sum(i.minutes for i in items)
     if spare > 0:
-        items.append(Item(spare, "Open lab: questions, Part C", "room"))
+        items.append(Item(spare, "Open lab: questions, the remaining parts", "room"))
     items.append(Item(5, "Wrap-up: the remaining exercises as homework, the book", "host"))
     return items
 

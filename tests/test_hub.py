@@ -2,6 +2,7 @@
 
 The room-sized load test is a benchmark (bench/bench_hub.py), not a test.
 """
+import getpass
 import os
 import resource
 import shutil
@@ -30,6 +31,11 @@ def test_settings_refuse_a_weak_password_and_instructors_without_theirs(tmp_path
     s = settings(tmp_path, WORKSHOP_INSTRUCTORS="ada, bo", WORKSHOP_ADMIN_PASSWORD="x" * 32,
                  WORKSHOP_PASSWORD="long enough")
     assert s.instructors == ("ada", "bo") and s.ip == "127.0.0.1"
+
+
+def test_the_hub_warns_unless_students_share_the_user_nbgrader_expects():
+    assert workshop_hub.identity_warning("jovyan") is None
+    assert "name every student 'root'" in workshop_hub.identity_warning("root")
 
 
 def test_a_generated_password_is_kept_for_the_next_start(tmp_path):
@@ -77,6 +83,8 @@ def test_a_student_logs_in_and_runs_a_cell_within_the_limits(hub):
     assert int(nice) == min(19, os.nice(0) + 10)  # ten below the hub, which runs as we do
     assert cwd == str(hub.state / "homes" / "ada" / "course")
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 3 << 30  # the hub itself is not limited
+    if workshop_hub.identity_warning(getpass.getuser()):
+        assert "warning: students share the Unix user" in hub.log.read_text()
 
 
 def replace_password(hub, password):
@@ -98,7 +106,8 @@ def test_the_exchange_takes_a_release_a_submission_and_a_collect(tmp_path):
     base["JUPYTER_CONFIG_PATH"] = str(s.jupyter_config)
     base["PATH"] = f"{Path(sys.executable).parent}:{base.get('PATH', '/usr/bin:/bin')}"
     teacher = tmp_path / "grading"
-    shutil.copytree(ROOT / "solutions", teacher / "source" / "ch01",
+    # the student version is enough to travel through the exchange (and is in every copy)
+    shutil.copytree(ROOT / "exercises", teacher / "source" / "ch01",
                     ignore=shutil.ignore_patterns("02-*"))
     env_t = {**base, "HOME": str(tmp_path)}
     nbgrader(teacher, env_t, "generate_assignment", "ch01", "--force")

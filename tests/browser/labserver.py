@@ -90,7 +90,8 @@ def start(tmp: Path) -> Lab:
     """Copy the course into ``tmp/root`` and start JupyterLab on it."""
     root = tmp / "root"
     for name in COPIED:
-        shutil.copytree(ROOT / name, root / name)
+        if (ROOT / name).is_dir():  # a student copy has no solutions/
+            shutil.copytree(ROOT / name, root / name)
     settings = tmp / "settings"
     for name, values in SETTINGS.items():
         path = settings / name
