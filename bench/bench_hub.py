@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -47,6 +49,7 @@ class Visit:
     cells: int = 0
     failure: str | None = None
     peak_mib: float = 0.0
+    reconnects: int = 0  # kernel websocket drops survived by reconnecting, as JupyterLab does
 
 
 def code_cells(chapter: Path) -> list[str]:
@@ -78,6 +81,7 @@ def visit(hub, v: Visit, cells: list[str], clock: dict, go: threading.Event) -> 
                     raise loadclient.StudentError(
                         f"cell {v.cells}: {e.get('ename')}: {e.get('evalue')}")
         finally:
+            v.reconnects = kernel.reconnects
             kernel.close()
         v.finished = time.monotonic() - start
     except Exception as exc:  # a benchmark reports every failure and goes on with the rest
@@ -162,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     cells = code_cells(args.chapter)
     with tempfile.TemporaryDirectory(prefix="bench-hub-") as tmp:
         hub = loadclient.start_hub(Path(tmp) / "hub")
+        visits = [Visit(f"student{i:02d}") for i in range(args.students)]
         try:
-            visits = [Visit(f"student{i:02d}") for i in range(args.students)]
             go, stop, clock = threading.Event(), threading.Event(), {}
             threads = [threading.Thread(target=visit, args=(hub, v, cells, clock, go))
                        for v in visits]
@@ -179,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             sampler.join()
         finally:
             hub.stop()
+            if any(v.failure or v.reconnects for v in visits):
+                kept = Path(tempfile.gettempdir()) / f"bench-hub-{os.getpid()}.log"
+                shutil.copy(hub.log, kept)
+                print(f"(the hub's log is kept in {kept})")
     print(f"{args.students} students, {args.chapter.name} ({len(cells)} code cells), "
           f"hub on 127.0.0.1")
     print(f"{'student':<10} {'server s':>9} {'1st out s':>10} {'finish s':>9} "
@@ -186,15 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     for v in visits:
         cols = [f"{x:.1f}" if x is not None else "-" for x in
                 (v.server_ready, v.first_output, v.finished)]
+        again = f", {v.reconnects} reconnects" if v.reconnects else ""
         print(f"{v.name:<10} {cols[0]:>9} {cols[1]:>10} {cols[2]:>9} {v.peak_mib:>9.0f}  "
-              f"{v.failure or f'ok, {v.cells} cells'}")
+              f"{v.failure or f'ok, {v.cells} cells'}{again}")
     failed = [v for v in visits if v.failure]
     ok = [v for v in visits if not v.failure]
     print(f"server ready: {summary([v.server_ready for v in ok])} s")
     print(f"first output: {summary([v.first_output for v in ok])} s")
     print(f"finished:     {summary([v.finished for v in ok])} s")
     print(f"peak memory per student: {summary([v.peak_mib for v in visits])} MiB")
-    print(f"failures: {len(failed)}")
+    print(f"failures: {len(failed)}; kernel connections re-established: "
+          f"{sum(v.reconnects for v in visits)}")
     if args.figure:
         figure(visits, args.figure, f"{args.students} students run {args.chapter.name} at once")
     if args.json:

@@ -150,36 +150,69 @@ class Student:
 
 
 class Kernel:
-    """A kernel of a student's server, driven over its websocket as JupyterLab does."""
+    """A kernel of a student's server, driven over its websocket as JupyterLab does —
+    reconnecting, as JupyterLab does, when the connection drops: the server keeps the
+    messages of a session while it is away and replays them (``reconnects`` counts)."""
+
+    RECONNECTS = 3
 
     def __init__(self, student: Student, kernel_id: str):
+        self.student, self.id = student, kernel_id
+        self.session = uuid.uuid4().hex
+        self.reconnects = 0
+        self.ws = self._connect()
+
+    def _connect(self):
         import websocket
 
-        self.student, self.id = student, kernel_id
-        ws_url = student.server.replace("http://", "ws://", 1)
+        ws_url = self.student.server.replace("http://", "ws://", 1)
         # the token goes in a header: JupyterHub's servers refuse tokens in URLs
-        self.ws = websocket.create_connection(
-            f"{ws_url}/api/kernels/{kernel_id}/channels",
-            header=[f"Authorization: token {student.token}"], timeout=student.timeout)
-        self.session = uuid.uuid4().hex
+        return websocket.create_connection(
+            f"{ws_url}/api/kernels/{self.id}/channels?session_id={self.session}",
+            header=[f"Authorization: token {self.student.token}"],
+            timeout=self.student.timeout)
+
+    def _reconnect(self, why: Exception) -> None:
+        if self.reconnects >= self.RECONNECTS:
+            raise StudentError(f"{self.student.name}: kernel connection lost "
+                               f"{self.reconnects + 1} times ({why})")
+        self.reconnects += 1
+        time.sleep(1)
+        self.ws = self._connect()
+
+    def _recv(self) -> dict:
+        import websocket
+
+        while True:
+            try:
+                return json.loads(self.ws.recv())
+            except (websocket.WebSocketConnectionClosedException, ConnectionError) as exc:
+                self._reconnect(exc)
 
     def execute(self, code: str, on_output=None) -> list[dict]:
         """Run one cell; return its outputs (as nbformat would store them).
         ``on_output(msg)`` is called at each output message as it arrives."""
+        import websocket
+
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
+        request = json.dumps({
             "header": {"msg_id": msg_id, "username": self.student.name, "session": self.session,
                        "msg_type": "execute_request", "version": "5.3"},
             "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
             "content": {"code": code, "silent": False, "store_history": True,
                         "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))
+        })
+        try:
+            self.ws.send(request)
+        except (websocket.WebSocketConnectionClosedException, ConnectionError) as exc:
+            self._reconnect(exc)
+            self.ws.send(request)
         outputs, replied, idle = [], False, False
         deadline = time.monotonic() + self.student.timeout
         while not (replied and idle):
             if time.monotonic() > deadline:
                 raise StudentError(f"{self.student.name}: a cell timed out")
-            msg = json.loads(self.ws.recv())
+            msg = self._recv()
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind = msg["header"]["msg_type"]
