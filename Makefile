@@ -39,7 +39,7 @@ proxy:
 	else echo "npm not found: the hub's test will skip"; fi
 
 test: $(STAMP) proxy
-	$(BIN)/ruff check simulator tests bench native hub
+	$(BIN)/ruff check simulator tests bench native hub solutions/grading
 	$(MAKE) --no-print-directory sanitize
 	$(BIN)/python -m pytest -q
 

@@ -167,13 +167,19 @@ int hvr_race__virtio(struct hvr_vm *vm, struct hvr_vcpu *vcpu, int device_fence,
 		     int driver_fence, uint64_t iterations, uint32_t instances,
 		     struct hvr_sb_counts *out);
 
-/* signal delivery, run in a forked child so the caller's signal state is untouched */
+/* hyperkit #94's cancel protocol on real threads. It changes the process's signal
+ * mask and SIGCONT's disposition, so it refuses (-EBUSY) unless the calling
+ * process has a single thread: run it in a fresh process. */
 struct hvr_signal_report {
-	int32_t thread_directed_seen_by_m;   /* 1 if M's signalfd saw it       */
-	int32_t thread_directed_pending_on_b;/* 1 if B found it pending on B   */
-	int32_t process_directed_seen_by_m;  /* 1 if M's signalfd saw it       */
-	int32_t read_errno;                  /* errno of B's interrupted read  */
-	int32_t read_result;                 /* B's read() return value        */
-	int32_t handler_ran;                 /* B's SIGCONT handler ran        */
+	int32_t thread_directed_seen_by_m;   /* A: mevent's signalfd saw it (must not)  */
+	int32_t thread_directed_pending_on_b;/* A: it was left pending on blkio        */
+	int32_t process_directed_seen_by_m;  /* B: mevent's signalfd saw kill()'s      */
+	int32_t read_errno;                  /* C: errno of blkio's interrupted read   */
+	int32_t read_result;                 /* C: blkio's read() return value         */
+	int32_t handler_ran;                 /* C: the SIGCONT handler ran             */
+	int32_t handler_on_target;           /* C: ...on blkio itself                  */
+	int32_t cancel_done_thread_directed; /* A: ioemu's wait ended (must not)       */
+	int32_t cancel_done_process_directed;/* B: ioemu's wait ended                  */
+	int32_t cancel_done_handler;         /* C: the handler's acknowledgement came  */
 };
-int hvr_signals__demo(uint32_t timeout_ms, struct hvr_signal_report *out);
+int hvr_signals__experiment(uint32_t timeout_ms, struct hvr_signal_report *out);

@@ -119,7 +119,7 @@ def test_the_course_configuration_puts_the_recheck_in_nbgraders_autograde_chain(
                          "simulator.grading.nbgrader_plugin.Recheck"]
     assert "nbgrader.preprocessors.SaveAutoGrades" in chain
     assert scope["c"].Recheck.instructor == str(tmp_path / "grading")
-    assert set(course.assignments()) == {"ch01_virtio", "ch02_pir"}
+    assert set(course.assignments()) == {"ch01_virtio", "ch02_pir", "ch03_blockif"}
 
 
 class Config(dict):

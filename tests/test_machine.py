@@ -55,6 +55,24 @@ def test_a_halted_cpu_with_a_nudge_available_is_stuck():
     assert _finish(m).kind == "ok"
 
 
+def test_a_halt_on_a_busy_value_waits_until_the_cell_changes():
+    """halt(addr, busy=3) waits while the cell holds 3 and returns the value it found."""
+    seen = []
+
+    def waiter():
+        seen.append((yield ops.halt("be1.status", "blockif_cancel", busy=3)))
+
+    def worker():
+        yield ops.store("be1.status", 4, "blockif_proc")
+
+    m = Machine({"be1.status": 3}, cpus=2, memory_model="sc")
+    m.add_thread("ioemu", 0, waiter())
+    m.add_thread("blkio", 1, worker())
+    assert m.enabled() == ["blkio"]
+    assert "ioemu in blockif_cancel: halted until be1.status != 3" in m.wait_for(m.threads[0])
+    assert _finish(m).kind == "ok" and seen == [4]
+
+
 def test_a_run_that_never_settles_hits_the_step_limit():
     def spin():
         while True:

@@ -54,6 +54,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     diff.add_argument("--length", type=int, default=12,
                       help=f"operations per sequence (1-{MAX_LENGTH}, default 12)")
     sub.add_parser("signals", help="thread- vs process-directed SIGCONT, and EINTR")
+    sub.add_parser("blockif", help="hyperkit #94: blockif_cancel's wait for SIGCONT on real "
+                   "threads (thread-directed, process-directed, caught)")
     for p in sub.choices.values():
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.epilog = EPILOG
@@ -127,6 +129,9 @@ def _run_experiment(args):
         from simulator.real.litmus import virtio_race
         return virtio_race(fence=args.fence, iterations=args.iterations,
                            guest_fence=args.guest_fence)
+    if args.experiment == "blockif":
+        from simulator.real.signals import blockif_cancel
+        return blockif_cancel()
     from simulator.real.signals import signal_delivery
     return signal_delivery()
 

@@ -188,7 +188,7 @@ class Machine:
             mx = self.mutexes.get(op[3])
             return mx is None or mx.owner is None
         if kind == O.HALT:
-            return self.memory.cells[op[2]] != 0
+            return self.memory.cells[op[2]] != op[3]
         if kind == O.RW_ENTER:
             rw = self.rwlocks.get(op[2])
             return op[3] == O.WRITER or rw is None or rw.reader_may_enter()

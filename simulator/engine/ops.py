@@ -137,10 +137,12 @@ def sleep(ns: int, func: str, timer: str | None = None):
     return (SLEEP, func, timer, ns, None)
 
 
-def halt(addr: str, func: str):
-    """Block until the cell ``addr`` is non-zero in memory (a CPU halted until an
-    interrupt is pending); returns that value."""
-    return (HALT, func, addr, None, None)
+def halt(addr: str, func: str, busy: int = 0):
+    """Block while the cell ``addr`` holds ``busy`` in memory; returns the value it
+    holds then. With the default 0: a CPU halted until an interrupt is pending.
+    With another value: a thread that only waits for a cell to change, where a
+    model folds a loop of identical rounds into one wait."""
+    return (HALT, func, addr, busy, None)
 
 
 def send_signal(thread: str, func: str):

@@ -70,5 +70,5 @@ def wait_for(m: Machine, t: Thread) -> str:
         holders = ", ".join(rw.holders()) or "no one (a writer is waiting)"
         return f"{who}: wants {op[2]} as {op[3]}, held by {holders}"
     if op[0] == O.HALT:
-        return f"{who}: halted until {op[2]} != 0"
+        return f"{who}: halted until {op[2]} != {op[3]}"
     return f"{who}: ready to run {op[0]}"

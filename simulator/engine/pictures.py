@@ -86,6 +86,8 @@ def detail(op: tuple) -> str:
         return f"{b} ns"
     if kind == O.CHECK:
         return b
+    if kind == O.HALT and b:
+        return f"{a} != {b}"
     return "" if a is None else str(a)
 
 

@@ -8,7 +8,7 @@ from simulator.errors import UsageError
 from simulator.scenarios.base import Param, Scenario
 
 _REGISTRY: dict[str, Scenario] = {}
-_MODULES = ("virtio_barriers", "pir_wakeup")  # in course order
+_MODULES = ("virtio_barriers", "pir_wakeup", "blockif_cancel")  # in course order
 
 
 def register(cls: type[Scenario]) -> type[Scenario]:

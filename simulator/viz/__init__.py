@@ -7,7 +7,8 @@
 - ``figures`` draws the pictures before any trace (the split ring, a store
   buffer, the posted-interrupt descriptor), ``beside`` puts the real C lines
   next to the model step that stands for them, and ``step_line`` / ``show``
-  write a step or a value the way the chapters do (hex, vector sets).
+  write a step or a value the way the chapters do (hex, vector sets);
+- ``wait_for_graph(edges)`` draws who waits for whom at a hang.
 
 All three work headless; ``.widget()`` gives the ipywidgets UI in a notebook.
 """
@@ -18,6 +19,8 @@ from simulator.viz.levels import level, levels
 from simulator.viz.stepper import Stepper
 from simulator.viz.timeline import fatal_step, timeline, windows
 from simulator.viz.values import show, step_line
+from simulator.viz.waitfor import wait_for_graph
 
 __all__ = ["SchedulerGame", "Stepper", "beside", "counterexample", "fatal_step", "figures",
-           "level", "levels", "show", "step_line", "timeline", "trace_of", "windows"]
+           "level", "levels", "show", "step_line", "timeline", "trace_of", "wait_for_graph",
+           "windows"]

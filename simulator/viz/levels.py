@@ -11,7 +11,9 @@ the game and ``toy_counterexample`` drive them directly.
 - ``lost-update`` (chapter 0): two threads add one to a counter, load then store;
 - ``store-buffering`` (chapter 1): x86 lets a load overtake an older store;
 - ``summary-bit`` (chapter 2): a halted vCPU, a low vector that sets the
-  summary bit, a high one behind it that wakes nobody.
+  summary bit, a high one behind it that wakes nobody;
+- ``doorbell`` (chapter 3): a canceller rings for an answer while holding the
+  lock the worker needs; the bell rings at the worker, and nobody answers.
 """
 from __future__ import annotations
 
@@ -164,6 +166,63 @@ class SummaryBit(Scenario):
         return m
 
 
+# ------------------------------------------------------------------ doorbell
+def canceller(bell):
+    yield ops.lock("sc->mtx", "ahci_port_stop")  # the AHCI lock, for the whole cancel
+    busy = yield ops.load("busy", "blockif_cancel")  # is the worker still at it?
+    if busy:
+        yield ops.store(bell, 1, "pthread_kill")  # SIGCONT: ring the bell
+        yield ops.lock("bse_mtx", "blockif_cancel")
+        while not (yield ops.load("answered", "blockif_cancel")):
+            yield ops.cv_wait("bse_cond", "bse_mtx", "blockif_cancel")  # wait for the answer
+        yield ops.unlock("bse_mtx", "blockif_cancel")
+    yield ops.unlock("sc->mtx", "ahci_port_stop")
+
+
+def worker():
+    yield ops.store("busy", 0, "blockif_proc")  # the TRIM is done
+    yield ops.lock("sc->mtx", "ata_ioreq_cb")  # report it, under the AHCI lock
+    yield ops.unlock("sc->mtx", "ata_ioreq_cb")
+
+
+def listener():
+    yield ops.halt("kqueue", "kevent")  # the main thread sleeps until its bell rings
+    yield ops.lock("bse_mtx", "blockif_sigcont_handler")
+    yield ops.store("answered", 1, "blockif_sigcont_handler")  # answer the canceller
+    yield ops.cv_signal("bse_cond", "blockif_sigcont_handler")
+    yield ops.unlock("bse_mtx", "blockif_sigcont_handler")
+
+
+class Doorbell(Scenario):
+    name = "doorbell"
+    title = "A canceller rings a bell and waits, holding the lock the worker needs"
+    summary = ("The bell is the worker thread's (pthread_kill); the listener hears only the "
+               "process's bell (its kqueue). Nobody answers, and the worker cannot report.")
+    actors = ("ioemu", "blkio", "mevent")
+    variants = {"buggy": "the bell rings at the worker thread (macOS: nobody hears it)",
+                "fixed": "the bell rings at the process: the listener's kqueue hears it"}
+    property_text = "the canceller gets its answer, or finds the worker done"
+    memory_model = "sc"
+    goal = "Leave ioemu waiting for an answer, holding sc->mtx, with blkio stuck on it."
+
+    def build(self, variant, params, memory_model, *, tracing, timed, step_budget):
+        bell = "kqueue" if variant == "fixed" else "blkio.signal"
+
+        def answered(m):
+            if m.by_name["ioemu"].done:
+                return True, "ioemu got on: blkio was done, or the listener answered"
+            stuck = "" if m.by_name["blkio"].done else "; blkio waits for sc->mtx"
+            return False, f"ioemu waits for an answer, holding sc->mtx{stuck}"
+
+        m = Machine({"busy": 1, "answered": 0, "kqueue": 0, "blkio.signal": 0}, cpus=3,
+                    memory_model=memory_model, tracing=tracing, step_budget=step_budget,
+                    check_property=answered)
+        m.add_thread("ioemu", 0, canceller(bell))
+        m.add_thread("blkio", 1, worker())
+        m.add_thread("mevent", 2, listener(), daemon=True)
+        return m
+
+
 # ------------------------------------------------------------------ levels
 @dataclass(frozen=True)
 class Level:
@@ -186,6 +245,8 @@ LEVELS = {lv.key: lv for lv in (
           "Let both stores sit in their buffers; a load reads memory, not the other buffer."),
     Level("summary-bit", 2, SummaryBit(),
           "Let vcpu0 check and sleep first; the packet's post wakes it, the clock's must not."),
+    Level("doorbell", 3, Doorbell(),
+          "Let ioemu look while blkio is still busy; then let blkio finish."),
 )}
 
 

@@ -22,6 +22,7 @@ from simulator.viz.values import show
 WATCH: dict[str, tuple[str, ...]] = {
     "virtio-barriers": ("used.idx", "avail.flags", "used_event", "lapic.irr[0x62]"),
     "pir-wakeup": ("vcpu0.state", "apic.ppr", "pir.pending", "pir[1]", "pir[3]"),
+    "blockif-cancel": ("be1.status", "blockif_bse_head", "bse.pending", "kq.SIGCONT"),
 }
 _NOT_CELLS = ("sb.", "mutex.", "rwlock.")
 

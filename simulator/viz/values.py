@@ -46,8 +46,28 @@ def prio_bits(value: int) -> str:
     return "{" + ",".join(f"{c:x}" for c in classes) + "}"
 
 
+# block_if (hyperkit #94): be_status and be_op by name, a queue cell as its
+# elements (``21`` holds be2, then be1), a sig elem pointer as NULL or its address.
+BLOCKIF_STATUS = {0: "FREE", 1: "BLOCK", 2: "PEND", 3: "BUSY", 4: "DONE"}
+BLOCKIF_OP = {0: "READ", 1: "WRITE", 2: "FLUSH", 3: "DELETE"}
+
+
+def blockif_queue(value: int) -> str:
+    return "[" + ", ".join(f"be{d}" for d in str(value)) + "]" if value else "[]"
+
+
+def sig_elem_ptr(value: int) -> str:
+    return "NULL" if value == 0 else f"bse@{value}"
+
+
 # (pattern over the cell name, how to write its value); the first match wins.
 RULES: list[tuple[re.Pattern, Callable[[re.Match], Callable[[int], str]]]] = [
+    (re.compile(r"^be\d+\.status$"), lambda _m: BLOCKIF_STATUS.get),
+    (re.compile(r"^be\d+\.op$"), lambda _m: BLOCKIF_OP.get),
+    (re.compile(r"^bc_(freeq|pendq|busyq)$"), lambda _m: blockif_queue),
+    (re.compile(r"^(blockif_bse_head|bse\w*\.next)$"), lambda _m: sig_elem_ptr),
+    (re.compile(r"^bse\w*\.pending$"), lambda _m: str),
+    (re.compile(r"^p\.(ci|iobhd)$"), lambda _m: hex),
     (re.compile(r"(^|\.)(tpr|ppr|lvt_timer)$"), lambda _m: hex2),
     (re.compile(r"^pir\[(\d)\]$"), lambda m: pir_word(int(m.group(1)))),
     (re.compile(r"\.pending$"), lambda _m: pending_word),

@@ -14,7 +14,7 @@ from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check
 from simulator.grading.instructor import hidden_module
 
-MODULES = ("ch01_virtio", "ch02_pir")  # in course order
+MODULES = ("ch01_virtio", "ch02_pir", "ch03_blockif")  # in course order
 
 
 def get(name: str) -> Chapter:
