@@ -92,7 +92,8 @@ def test_the_plan_makes_room_for_chapters_three_to_five(tmp_path):
     assert notebooks.main(["--course", str(course)]) == 0
     ninety, three, notes = plan_of(course)
     assert sum(minutes(ninety)) == 90 and sum(minutes(three)) == 180
-    assert "Break" in three and "Break" not in plan_of(COURSE)[1]
+    bugs_here = sum(1 for p in notebooks.chapter_paths() if not p.name.startswith("00-"))
+    assert "Break" in three and ("Break" in plan_of(COURSE)[1]) == (bugs_here >= 3)
     for name in ("03-Blockif-Cancel", "04-Lease-Livelock", "05-Write-Lock-Rendezvous"):
         assert f"]({name}.ipynb)" in three and f"]({name}.ipynb)" in ninety
     assert "no exercise notebook yet" in notes
