@@ -1,25 +1,45 @@
 # Two commands set everything up on a fresh machine with python3 and gcc:
 #   make lab   - the course in JupyterLab
 #   make test  - every test (ruff, the native tests under sanitizers, pytest
-#                with the notebooks)
+#                with the notebooks and the browser tests)
+# For teaching (see README, "Teach it"): make book, make hub.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup sanitize bench clean
+.PHONY: lab test setup sanitize bench book hub proxy clean
+
+# JupyterLab listens on loopback unless told otherwise (LAB_IP=0.0.0.0 for a room).
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+# Jupyter refuses to run as root without --allow-root; containers and CI run as root.
+AS_ROOT  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 $(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py native/guests/*)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,hub]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/ruff check simulator tests bench native solutions/grading
+# The hub's proxy, configurable-http-proxy, from npm (hub/package.json).
+PROXY := hub/node_modules/.bin/configurable-http-proxy
+$(PROXY): hub/package.json hub/package-lock.json
+	npm ci --prefix hub --no-audit --no-fund --loglevel=error
+	touch $(PROXY)
+
+# For the tests: the proxy where npm is there; without it the hub's test skips.
+proxy:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(PROXY) || \
+		echo "could not install configurable-http-proxy: the hub's test will skip"; \
+	else echo "npm not found: the hub's test will skip"; fi
+
+test: $(STAMP) proxy
+	$(BIN)/ruff check simulator tests bench native hub $(wildcard solutions/grading)
 	$(MAKE) --no-print-directory sanitize
 	$(BIN)/python -m pytest -q
 
@@ -53,11 +73,24 @@ sanitize: $(STAMP)
 	  echo "sanitize: skipped: $(CC) cannot build with -fsanitize=address,undefined"; \
 	fi
 
+# The repository root is the server's root, so course/, exercises/ and the links
+# between them all resolve; the contents page opens first.
 lab: $(STAMP)
-	$(BIN)/jupyter lab course/
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.ip=$(LAB_IP) \
+		--ServerApp.port=$(LAB_PORT) --LabApp.default_url=/lab/tree/course/Index.ipynb \
+		$(AS_ROOT) $(LAB_ARGS)
+
+# A JupyterHub for a room on this machine (settings: hub/README.md). Loopback unless
+# HUB_IP says otherwise; the students' password is WORKSHOP_PASSWORD or is generated.
+hub: $(STAMP) $(PROXY)
+	$(BIN)/jupyterhub -f hub/jupyterhub_config.py
+
+# The static book: every chapter executed once, as HTML pages that need no kernel.
+book: $(STAMP)
+	$(BIN)/python -m simulator.book --out _build/book
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info _build hub/node_modules

@@ -7,7 +7,10 @@ found and rewritten. The contents page, ``course/Index.ipynb``, lists every
 chapter under its first heading, with its ``##`` sections beneath.
 
 Notebooks are kept in one normal form: chrome up to date, no outputs, no
-execution counts, no saved widget state. ``python -m simulator.notebooks``
+execution counts, no saved widget state, and RISE slide metadata that follows
+from the content (``simulator.slides``). The workshop plan,
+``course/Workshop.ipynb``, keeps its hand-written cells; its outlines are
+regenerated from the chapters present (``simulator.workshop``). ``python -m simulator.notebooks``
 brings every notebook to it; ``--check`` changes nothing and exits 1 if any
 file would change (the test suite runs that).
 """
@@ -22,8 +25,11 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_markdown_cell, new_notebook
 
+from simulator import slides, workshop
+
 COURSE = Path(__file__).resolve().parent.parent / "course"
 INDEX = "Index.ipynb"
+WORKSHOP = "Workshop.ipynb"
 NAV_MARK = "<!--NAVIGATION-->"
 INDEX_MARK = "<!--INDEX-->"
 CHAPTER = re.compile(r"^\d\d-.+\.ipynb$")
@@ -111,13 +117,15 @@ def _escape(text: str) -> str:
     return re.sub(r"^(\d+)\.", r"\1\\.", text)
 
 
-def index_notebook(chapters: list[Chapter]):
-    """The contents page: every chapter with its sections."""
+def index_notebook(chapters: list[Chapter], plan_too: bool = False):
+    """The contents page: every chapter with its sections (and the workshop plan)."""
     lines = [INDEX_MARK, "# Hypervisor Races — contents", ""]
     for ch in chapters:
         lines.append(f"- [{ch.title}]({ch.link})")
         lines += [f"    - {_escape(s)}" for s in ch.sections]
     lines += ["", "Exercises for each chapter are in `../exercises/`, with the same names."]
+    if plan_too:
+        lines += ["", f"Teaching this course? [The workshop plan]({WORKSHOP})."]
     cell = new_markdown_cell("\n".join(lines))
     cell.id = "index"
     nb = new_notebook(cells=[cell])
@@ -139,8 +147,15 @@ def plan(course: Path = COURSE) -> dict[Path, str]:
         prev = chapters[i - 1] if i > 0 else None
         nxt = chapters[i + 1] if i + 1 < len(chapters) else None
         nb = with_navigation(nbformat.read(ch.path, as_version=4), prev, nxt)
-        wanted[ch.path] = render(nb)
-    wanted[course / INDEX] = render(index_notebook(chapters))
+        wanted[ch.path] = render(slides.with_slides(nb, skip=is_chrome))
+    plan_path = course / WORKSHOP
+    wanted[course / INDEX] = render(slides.with_slides(
+        index_notebook(chapters, plan_too=plan_path.exists())))
+    if plan_path.exists():
+        nb = workshop.with_plan(nbformat.read(plan_path, as_version=4), chapters,
+                                course.parent / "exercises")
+        strip(nb)
+        wanted[plan_path] = render(slides.with_slides(nb))
     return wanted
 
 
