@@ -63,6 +63,17 @@ def test_every_host_rule_says_how_it_is_known():
     assert not ILLUMOS.kqueue and any(not f.known for f in ILLUMOS.facts)
 
 
+def test_each_kernels_rules_cite_that_kernel():
+    """A rule of macOS is read in XNU (or Apple's manual, or POSIX), one of FreeBSD
+    in FreeBSD's sources (or POSIX), never in the other kernel's."""
+    for host, own, other in ((FREEBSD, "sys/kern", "XNU"), (MACOS, "XNU", "sys/kern/kern_sig.c:")):
+        for fact in host.facts:
+            if fact.known:
+                assert other not in fact.source, (host.name, fact.rule)
+                assert own in fact.source or "POSIX" in fact.source, (host.name, fact.rule)
+        assert any(own in line for line in host.explain().splitlines())
+
+
 def test_the_handler_pops_every_sig_elem_pushed_by_cas():
     """Two cancellers push at once; whatever the interleaving, one run of
     blockif_sigcont_handler pops both and clears both bse_pending."""

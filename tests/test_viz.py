@@ -318,6 +318,26 @@ def test_vectors_priorities_and_pir_words_are_written_in_hex():
     assert "0x70" in text and "{0xd3}" in text and "SLEEPING" in text
 
 
+def test_under_sc_the_state_is_memory_alone_and_under_tso_each_cpus_view_too():
+    """Under SC every CPU sees memory itself: no per-CPU columns, no empty store
+    buffers to read past. Under TSO the columns stay, empty buffers included."""
+    sc = Stepper(broken("blockif-cancel"))
+    end = sc.text(sc.last)
+    assert "be1.status" in end and "DONE" in end
+    assert "sees" not in end and "store buffer" not in end
+    game = SchedulerGame("blockif-cancel", "macos")
+    assert "sees" not in game.text() and "store buffer" not in game.text()
+    tso = Stepper(broken("virtio-barriers")).text(0)
+    assert "cpu0 sees" in tso and "store buffer cpu1 (oldest first): empty" in tso
+
+
+def test_a_halt_is_written_for_the_cell_it_waits_on():
+    """blockif_cancel's folded rounds wait for be1.status to leave BUSY: by name."""
+    poll = runs.run("blockif-cancel", "freebsd", mode="timed", seed=94)
+    halt = next(s for s in poll.steps if s["op"] == "halt")
+    assert step_line(halt, timed=False).endswith("halt(be1.status != BUSY) = DONE")
+
+
 def test_untimed_lines_have_no_time_column_and_timed_ones_do():
     untimed = Stepper(broken("virtio-barriers"))
     assert untimed.line(1).split("] ", 1)[1].split()[0] == "vcpu0"

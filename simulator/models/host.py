@@ -21,11 +21,12 @@ system call).
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 from simulator.engine import ops
 
-SIGCONT = 19  # its number on FreeBSD and macOS (18 on Linux and illumos)
+SIGCONT = 19  # its number on FreeBSD and macOS (18 on Linux x86, 25 on illumos)
 SIGNAMES = {SIGCONT: "SIGCONT"}
 SIG_DFL, SIG_IGN, SIG_CATCH = "SIG_DFL", "SIG_IGN", "handler"
 
@@ -41,6 +42,13 @@ class Fact:
     def __str__(self) -> str:
         return f"{self.rule} [{'known' if self.known else 'inferred'}: {self.source}]"
 
+    def lines(self, width: int = 88) -> list[str]:
+        """The rule, then how we know it, indented under it: for reading, not grepping."""
+        rule = textwrap.wrap(self.rule, width, initial_indent="  - ", subsequent_indent="    ")
+        why = textwrap.wrap(f"{'known' if self.known else 'inferred'}: {self.source}", width,
+                            initial_indent="      ", subsequent_indent="      ")
+        return rule + why
+
 
 @dataclass(frozen=True)
 class HostOS:
@@ -53,13 +61,19 @@ class HostOS:
     facts: tuple[Fact, ...] = field(default=(), compare=False)
 
     def explain(self) -> str:
-        return f"{self.name}:\n" + "\n".join(f"  - {f}" for f in self.facts)
+        """Each rule on this host, with where it comes from (known) or why we think so
+        (inferred), wrapped to fit a notebook's output."""
+        return "\n".join([f"{self.name}:"] + [line for f in self.facts for line in f.lines()])
 
 
-_IGNORED = Fact("an ignored SIGCONT wakes and interrupts no thread", True,
-                "FreeBSD sys/kern/kern_sig.c: SIG_IGN for SIGCONT is treated as SIG_DFL, and "
-                "tdsigwakeup leaves a sleeping thread asleep for a default or ignored SIGCONT; "
-                "XNU psignal_internal discards signals in p_sigignore")
+_IGNORED = "an ignored SIGCONT wakes and interrupts no thread"
+_IGNORED_FREEBSD = Fact(_IGNORED, True,
+                        "sys/kern/kern_sig.c: SIG_IGN for SIGCONT is treated as SIG_DFL, and "
+                        "tdsigwakeup leaves a sleeping thread asleep for a default or ignored "
+                        "SIGCONT")
+_IGNORED_XNU = Fact(_IGNORED, True,
+                    "XNU bsd/kern/kern_sig.c: SIGCONT is never put in p_sigignore, and "
+                    "psignal_internal's SIGCONT case leaves a thread sleeping on an event asleep")
 _ON_TARGET = Fact("a caught signal sent with pthread_kill runs its handler on that thread", True,
                   "POSIX pthread_kill; a thread blocked in pthread_mutex_lock runs the handler "
                   "and goes back to waiting for the mutex (POSIX pthread_mutex_lock)")
@@ -74,7 +88,7 @@ FREEBSD = HostOS(
              "its threads, even an ignored one", True,
              "sys/kern/kern_sig.c tdsendsignal: KNOTE_LOCKED(p->p_klist, NOTE_SIGNAL | sig) "
              "runs for thread- and process-directed signals, before the SIG_IGN check"),
-        _IGNORED, _ON_TARGET, _DISK_IO))
+        _IGNORED_FREEBSD, _ON_TARGET, _DISK_IO))
 
 MACOS = HostOS(
     "macOS", kqueue=True, kqueue_sees_thread_signals=False, handler_interrupts_disk_io=False,
@@ -87,13 +101,14 @@ MACOS = HostOS(
              "psignal_uthread -> psignal_internal(PSIG_THREAD) skips proc_knote"),
         Fact("a process-directed signal fires EVFILT_SIGNAL even when ignored", True,
              "XNU psignal_internal calls proc_knote before the p_sigignore check"),
-        _IGNORED, _ON_TARGET, _DISK_IO))
+        _IGNORED_XNU, _ON_TARGET, _DISK_IO))
 
 ILLUMOS = HostOS(
     "illumos", kqueue=False, kqueue_sees_thread_signals=False, handler_interrupts_disk_io=False,
     facts=(
         Fact("no kqueue: bhyve's illumos port installs a real SIGCONT handler with sigset()",
-             True, "usr/src/cmd/bhyve/block_if.c blockif_init, the #ifndef __FreeBSD__ branch"),
+             True, "usr/src/cmd/bhyve/block_if.c blockif_init: the #else of its "
+             "#ifdef __FreeBSD__"),
         _ON_TARGET, _DISK_IO))
 
 LINUX = HostOS(

@@ -189,12 +189,22 @@ def shown_cells(snap: dict, initial: dict[str, int], cells: list[str]) -> list[s
     return list(out)
 
 
-def state_text(snap: dict, initial: dict[str, int] | None = None,
-               cells: list[str] | None = None) -> str:
-    """A snapshot as plain text: memory as each CPU sees it, store buffers, locks,
-    waiters and threads."""
-    initial = initial if initial is not None else snap["memory"]
+def per_cpu_views(snap: dict, memory_model: str | None) -> list[str]:
+    """The CPUs whose view of memory gets a column (and whose store buffer gets a
+    line): all of them under TSO; none under SC, where every CPU sees memory itself
+    and the columns would only repeat it — unless a buffer does hold something."""
     cpus = list(snap["store_buffers"])
+    if memory_model == "sc" and not any(snap["store_buffers"].values()):
+        return []
+    return cpus
+
+
+def state_text(snap: dict, initial: dict[str, int] | None = None,
+               cells: list[str] | None = None, memory_model: str | None = None) -> str:
+    """A snapshot as plain text: memory as each CPU sees it, store buffers, locks,
+    waiters and threads (under ``memory_model`` "sc", memory alone)."""
+    initial = initial if initial is not None else snap["memory"]
+    cpus = per_cpu_views(snap, memory_model)
     rows = shown_cells(snap, initial, cells or [])
     width = max([len(r) for r in rows] + [6])
     # "" is no CPU: visible() then gives memory itself
@@ -204,9 +214,9 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
     for addr in rows:
         seen = "".join(f"  {show(addr, visible(snap, c, addr)):>{col}}" for c in cpus)
         lines.append(f"{addr:<{width}}  {show(addr, snap['memory'][addr]):>{col}}{seen}")
-    for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
-        lines.append(f"store buffer {cpu} (oldest first): {entries}")
+    for cpu in cpus:
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu])
+        lines.append(f"store buffer {cpu} (oldest first): {entries or 'empty'}")
     for name, owner in snap["mutexes"].items():
         lines.append(f"mutex {name}: {owner or 'free'}")
     for name, holders in snap["rwlocks"].items():
@@ -222,12 +232,12 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
 
 
 def state_html(snap: dict, initial: dict[str, int] | None = None,
-               cells: list[str] | None = None) -> str:
+               cells: list[str] | None = None, memory_model: str | None = None) -> str:
     """The same as ``state_text``, as a small HTML table and lists for a widget.
     A value a CPU sees that differs from memory is shown in bold red."""
     e = html.escape
     initial = initial if initial is not None else snap["memory"]
-    cpus = list(snap["store_buffers"])
+    cpus = per_cpu_views(snap, memory_model)
     cell = "style='padding:1px 10px;text-align:right;border-bottom:1px solid #eee'"
     head = "".join(f"<th {cell}>{e(c)} sees</th>" for c in cpus)
     body = []
@@ -244,9 +254,9 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
              f"<th {cell[:-1]};text-align:left'>cell</th><th {cell}>memory</th>{head}</tr>"
              f"{''.join(body)}</table>"]
     items = []
-    for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
-        items.append(f"store buffer {cpu}: {e(entries)}")
+    for cpu in cpus:
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu])
+        items.append(f"store buffer {cpu}: {e(entries or 'empty')}")
     items += [f"mutex {e(n)}: {e(o or 'free')}" for n, o in snap["mutexes"].items()]
     items += [f"rwlock {e(n)}: {e(', '.join(h) or 'free')}" for n, h in snap["rwlocks"].items()]
     items += [f"cv {e(n)} waiters: {e(', '.join(w))}"

@@ -133,7 +133,8 @@ class Stepper:
 
     def text(self, position: int | None = None) -> str:
         """The state at this position as plain text."""
-        return state_text(self.state(position), self.initial, self.cells)
+        return state_text(self.state(position), self.initial, self.cells,
+                          self.trace.memory_model)
 
     def window(self) -> int:
         """The first step of the picture's window that holds this position's step."""
@@ -224,4 +225,5 @@ class Stepper:
             self._syncing = False
         ui["line"].value = f"<pre style='margin:0'>{html.escape(self.line())}</pre>"
         ui["picture"].value = self.picture_html()
-        ui["state"].value = state_html(self.state(), self.initial, self.cells)
+        ui["state"].value = state_html(self.state(), self.initial, self.cells,
+                                       self.trace.memory_model)

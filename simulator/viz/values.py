@@ -97,7 +97,12 @@ def show(cell: str, value) -> str:
 def op_args(op: str, detail: str) -> str:
     """A step's ``detail`` with its numbers written for its cell: ``store`` and
     the atomics name the cell first (``pir.pending, 0, 65`` → ``pir.pending,
-    0, ON+{6}``)."""
+    0, ON+{6}``); a ``halt``'s condition too (``be1.status != BUSY``)."""
+    if op == "halt":
+        cell, sep, value = detail.partition(" != ")
+        if sep and writer(cell) is not None and value.lstrip("-").isdigit():
+            return f"{cell} != {show(cell, int(value))}"
+        return detail
     if op not in ("store", "cas", "swap", "fetch_or"):  # fetch_and's mask stays a mask
         return detail
     cell, *rest = detail.split(", ")
@@ -117,7 +122,7 @@ def result_of(s: dict) -> str:
     r = s.get("result")
     if r is None:
         return ""
-    cell = s.get("detail", "").split(", ")[0]
+    cell = s.get("detail", "").split(", ")[0].split(" != ")[0]  # a halt's is "cell != v"
     return show(cell, r) if s.get("op") in ("load", "cas", "swap", "fetch_or", "fetch_and",
                                            "halt") else str(r)
 
