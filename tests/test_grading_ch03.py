@@ -152,7 +152,8 @@ def test_ringing_the_process_instead_of_the_thread_is_a_fix():
 
 @pytest.mark.parametrize("body, words", [
     ("yield from HyperkitBlockif.blockif_cancel_wait(self, be, bse)",
-     "even a plain run (threads taking turns) ends deadlock: ioemu waits on bse_cond"),
+     "even a plain run (threads taking turns) ends deadlock: ioemu waits in blockif_cancel "
+     "on bse_cond"),
     (LETS_GO_OF_BC_MTX, "deadlock"),
     ("raise NotImplementedError()", "even a plain run (threads taking turns) ends violation"),
     ("yield 'sigcont please'", "yielded 'sigcont please', which is not an op"),

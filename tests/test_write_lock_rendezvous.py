@@ -24,10 +24,10 @@ from simulator.scenarios.write_lock_rendezvous import REPORT_STORY, report_sched
 from simulator.search import search
 
 SCENARIO = "write-lock-rendezvous"
-CYCLE = ("wait-for cycle: bhyvectl waits in vcpu_lock_one for vCPU1 to go IDLE (vcpu1 holds "
-         "it); vcpu1 waits in vm_handle_rendezvous for vCPU0's part of the rendezvous (only "
-         "vcpu0 can run it); vcpu0 waits in vcpu_lock_one for vCPU0 to go IDLE (bhyvectl "
-         "holds it)")
+CYCLE = ("wait-for cycle: bhyvectl waits in vcpu_lock_one for vCPU1 to go IDLE (held by "
+         "vcpu1), holding vCPU0; vcpu1 waits in vm_handle_rendezvous for vCPU0's part of the "
+         "rendezvous (run only by vcpu0), holding vCPU1; vcpu0 waits in vcpu_lock_one for "
+         "vCPU0 to go IDLE (held by bhyvectl)")
 
 
 # ---- the rendezvous on its own ------------------------------------------------
@@ -253,18 +253,27 @@ def test_an_unknown_variant_is_a_one_line_error():
 
 
 def test_the_wait_for_graph_draws_the_cycle_in_red():
-    from simulator.scenarios.write_lock_rendezvous import find_cycle, wait_edges, wait_figure
-    from simulator.viz.waitgraph import CYCLE as RED
+    """The report's hang drawn: the three waits of the cycle red (an arrow to
+    what each waits for, one on to who holds it), vCPU 3's wait beside it not."""
+    from matplotlib.colors import to_rgba
+
+    from simulator.engine import waitfor
+    from simulator.scenarios.write_lock_rendezvous import wait_edges
+    from simulator.viz.waitfor import CYCLE as RED
+    from simulator.viz.waitfor import wait_for_graph
 
     m = scenarios.get(SCENARIO).machine("buggy")
     m.replay(report_schedule())
-    cyc = find_cycle(wait_edges(m, m.model["vm"]))
+    edges = wait_edges(m)
+    cyc = waitfor.cycle(edges)
     assert [e.waiter for e in cyc] == ["bhyvectl", "vcpu1", "vcpu0"]
-    fig = wait_figure(m)
-    texts = [t for t in fig.axes[0].texts]
-    red = [t.get_text() for t in texts if t.get_color() == RED]
-    assert len(red) == 3 and any("vCPU1 to go IDLE" in t for t in red)
-    assert not any("vcpu3" in t for t in red)  # off the cycle
+    fig = wait_for_graph(edges)
+    arrows = {(a.anncoords.get_text(), a.xycoords.get_text()): a.arrow_patch.get_edgecolor()
+              for a in fig.axes[0].texts if getattr(a, "arrow_patch", None) is not None}
+    red = {arc for arc, color in arrows.items() if color == to_rgba(RED)}
+    assert len(arrows) == 7 and len(red) == 6
+    assert ("bhyvectl", "vCPU1 to go IDLE") in red and ("vCPU0 to go IDLE", "bhyvectl") in red
+    assert ("vcpu3", "vCPU0's part of the\nrendezvous") in set(arrows) - red  # off the cycle
     png = io.BytesIO()
     fig.savefig(png, format="png")  # renders headless
     assert png.getvalue().startswith(b"\x89PNG")
