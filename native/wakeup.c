@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,34 +68,6 @@ static int wk_await(uint64_t *word, uint64_t want)
 	return 0;
 }
 
-/* The n-th CPU of this process's affinity mask, or -1 if it has fewer. */
-static int wk_allowed_cpu(const cpu_set_t *allowed, int n)
-{
-	int cpu;
-
-	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, allowed) && n-- == 0)
-			return cpu;
-	return -1;
-}
-
-static int wk_pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-static void wk_deadline(struct timespec *ts, uint32_t us)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_nsec += (long)(us % 1000000) * 1000L;
-	ts->tv_sec += us / 1000000 + ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
 /* One round on the waiter's side; counts what happened to its sleep. */
 static int wk_wait_round(struct wk *w, uint64_t round)
 {
@@ -108,7 +79,7 @@ static int wk_wait_round(struct wk *w, uint64_t round)
 	if (!w->flag) {
 		out->waited++;
 		wk_spin(w->window);            /* the window: checked, not yet asleep */
-		wk_deadline(&ts, w->timeout_us);
+		hvr_clock__deadline_us(&ts, CLOCK_MONOTONIC, w->timeout_us);
 		/* Like viona's worker: one check above, then sleep regardless. */
 		rc = pthread_cond_timedwait(&w->cv, &w->m, &ts);
 		while (rc == 0 && !w->flag)     /* a spurious wake-up sleeps again */
@@ -133,7 +104,7 @@ static void *wk_waiter(void *arg)
 	struct wk *w = arg;
 	uint64_t round;
 
-	if (w->cpu[0] >= 0 && (w->ret[0] = wk_pin(w->cpu[0])))
+	if ((w->ret[0] = hvr_cpu__pin_self(w->cpu[0])))
 		goto stop;
 	for (round = 1; round <= w->rounds; round++) {
 		__atomic_store_n(&w->go, round, __ATOMIC_RELEASE);
@@ -151,7 +122,7 @@ static void *wk_waker(void *arg)
 	struct wk *w = arg;
 	uint64_t round;
 
-	if (w->cpu[1] >= 0 && (w->ret[1] = wk_pin(w->cpu[1])))
+	if ((w->ret[1] = hvr_cpu__pin_self(w->cpu[1])))
 		return NULL;
 	for (round = 1; round <= w->rounds; round++) {
 		if ((w->ret[1] = wk_await(&w->go, round)))
@@ -175,9 +146,8 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 {
 	pthread_condattr_t attr;
 	pthread_t t[2];
-	cpu_set_t allowed;
 	struct wk w;
-	int err, ret = 0;
+	int cpus[2], ncpu, err, ret = 0;
 
 	if (rounds == 0 || rounds > 1000000)
 		return hvr_error__set(EINVAL, "rounds must be 1-1000000, not %llu",
@@ -186,11 +156,12 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 		return hvr_error__set(EINVAL, "window must be 0-100000 steps, not %u", window);
 	if (timeout_us < 100 || timeout_us > 1000000)
 		return hvr_error__set(EINVAL, "timeout must be 100-1000000 us, not %u", timeout_us);
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return hvr_error__set(errno, "sched_getaffinity: %s", strerror(errno));
-	if (CPU_COUNT(&allowed) < 2)
+	ncpu = hvr_cpu__allowed(cpus, 2);       /* within taskset/cpuset limits */
+	if (ncpu < 0)
+		return ncpu;
+	if (ncpu < 2)
 		return hvr_error__set(EXDEV, "needs two CPUs to race on; this process may use %d",
-				      CPU_COUNT(&allowed));
+				      ncpu);
 
 	memset(&w, 0, sizeof(w));
 	memset(out, 0, sizeof(*out));
@@ -199,8 +170,8 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 	w.window = window;
 	w.timeout_us = timeout_us;
 	w.out = out;
-	w.cpu[0] = wk_allowed_cpu(&allowed, 0);
-	w.cpu[1] = wk_allowed_cpu(&allowed, 1);
+	w.cpu[0] = cpus[0];
+	w.cpu[1] = cpus[1];
 	out->waiter_cpu = w.cpu[0];
 	out->waker_cpu = w.cpu[1];
 	pthread_mutex_init(&w.m, NULL);
