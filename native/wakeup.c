@@ -16,10 +16,11 @@
  * Each round the waker first spins a little longer than the round before
  * (sweeping its store across the waiter's path), and `window` steps of a
  * busy loop between the waiter's check and its sleep stand for a loaded
- * host taking the CPU away right there. Every wait is bounded: a wait that
- * times out after the broadcast has returned is a lost wake-up; one that
- * times out before the broadcast returned (the waker was descheduled, or
- * the broadcast itself waited for the sleeper) is counted apart as late.
+ * host taking the CPU away right there. Every wait is bounded: a sleep that
+ * times out although the broadcast returned before its deadline is a lost
+ * wake-up; one whose deadline came before the broadcast returned (the waker
+ * was descheduled, or the broadcast itself waited for the sleeper) is
+ * counted apart as late.
  * Nothing here waits without a deadline.
  */
 #include <errno.h>
@@ -38,6 +39,7 @@ struct wk {
 	volatile uint32_t flag;     /* the condition: "your lease has expired"      */
 	uint64_t go;                /* round the waker may play (waiter writes)     */
 	uint64_t bdone;             /* last round whose broadcast returned (waker)  */
+	uint64_t bdone_ns;          /* when it returned (CLOCK_MONOTONIC, waker)    */
 	int locked;                 /* 1: the waker broadcasts holding m            */
 	uint64_t rounds;
 	uint32_t window, timeout_us;
@@ -73,6 +75,7 @@ static int wk_wait_round(struct wk *w, uint64_t round)
 {
 	struct hvr_wakeup_counts *out = w->out;
 	struct timespec ts;
+	uint64_t deadline_ns;
 	int rc = 0;
 
 	pthread_mutex_lock(&w->m);
@@ -80,16 +83,18 @@ static int wk_wait_round(struct wk *w, uint64_t round)
 		out->waited++;
 		wk_spin(w->window);            /* the window: checked, not yet asleep */
 		hvr_clock__deadline_us(&ts, CLOCK_MONOTONIC, w->timeout_us);
+		deadline_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		/* Like viona's worker: one check above, then sleep regardless. */
 		rc = pthread_cond_timedwait(&w->cv, &w->m, &ts);
 		while (rc == 0 && !w->flag)     /* a spurious wake-up sleeps again */
 			rc = pthread_cond_timedwait(&w->cv, &w->m, &ts);
 		if (rc == 0)
 			out->woken++;
-		else if (__atomic_load_n(&w->bdone, __ATOMIC_ACQUIRE) >= round)
-			out->lost++;            /* the broadcast returned; we slept on */
+		else if (__atomic_load_n(&w->bdone, __ATOMIC_ACQUIRE) >= round &&
+			 w->bdone_ns < deadline_ns)
+			out->lost++;            /* it returned while we slept; we slept on */
 		else
-			out->late++;            /* the broadcast had not returned yet */
+			out->late++;            /* our sleep ended before it returned */
 	}
 	pthread_mutex_unlock(&w->m);
 	/* The round is over once the broadcast has returned; then reset the flag. */
@@ -136,6 +141,11 @@ static void *wk_waker(void *arg)
 		pthread_cond_broadcast(&w->cv);
 		if (w->locked)
 			pthread_mutex_unlock(&w->m);
+		/* The time first, then the round that publishes it. A sleep whose
+		 * deadline passed before this moment may have timed out before the
+		 * broadcast reached it: that is late, not lost, even if the waiter
+		 * only gets the mutex back (and reads bdone) afterwards. */
+		w->bdone_ns = hvr_clock__ns();
 		__atomic_store_n(&w->bdone, round, __ATOMIC_RELEASE);
 	}
 	return NULL;
