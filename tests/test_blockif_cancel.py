@@ -115,9 +115,13 @@ def test_on_macos_the_trim_outlives_the_guests_patience_and_the_vm_hangs():
     """fstrim's TRIM takes 35 s; the guest gives up at 30 s and stops the port;
     blockif_cancel sends SIGCONT and waits; at 35 s blkio is done — and stuck."""
     trace = timed("macos")
+    # the guest's side is named after Linux's functions: the timer, then the engine stop
+    timer = first(trace, "ioemu", "scsi_times_out", "wakeup")
+    engine = first(trace, "ioemu", "ahci_stop_engine")
     stop = first(trace, "ioemu", "ahci_port_stop")
     kill = first(trace, "ioemu", "pthread_kill")
     done = first(trace, "blkio", "blockif_proc", "store")
+    assert timer["i"] < engine["i"] < stop["i"]
     assert 30 * SECOND <= stop["t_ns"] < kill["t_ns"] < 31 * SECOND
     assert 35 * SECOND <= done["t_ns"] < 36 * SECOND and trace.steps[-1] is done
     assert trace.verdict.kind == "deadlock" and trace.verdict.reason.startswith(CYCLE)

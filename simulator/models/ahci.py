@@ -95,5 +95,6 @@ def fstrim(port: AhciPort, bse: SigElem, timeout_ns: int = SCSI_TIMEOUT_NS, slot
     yield ops.sleep(timeout_ns, "scsi_times_out", timer="scsi.timeout")
     if not (yield from port.pci_ahci_read_ci()) & 1 << slot:
         return  # completed in time
-    yield ops.note("the TRIM timed out: error handling stops the port", "ata_eh")
+    # libata's error handling stops the port (PxCMD.ST := 0) to reset it
+    yield ops.note("the TRIM timed out: error handling stops the port", "ahci_stop_engine")
     yield from port.pci_ahci_write_stop(bse)

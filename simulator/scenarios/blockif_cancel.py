@@ -72,7 +72,7 @@ class BlockifCancel(Scenario):
                      "blockif element is free again")
     nudge_text = ""
     memory_model = "sc"
-    costs = {"pthread_kill": 1_500, "ata_qc_issue": 0, "ata_eh": 0}
+    costs = {"pthread_kill": 1_500, "ata_qc_issue": 0, "ahci_stop_engine": 0}
     labels = {
         "ata_qc_issue": "the guest issues the TRIM",
         "pci_ahci_write": "a guest register write (VM exit): sc->mtx is taken",
@@ -80,6 +80,7 @@ class BlockifCancel(Scenario):
         "blockif_dequeue": "blkio takes it: BUSY, be_tid = blkio",
         "block_delete": "the TRIM itself, 35 s, no lock held",
         "scsi_times_out": "the guest's 30 s command timer",
+        "ahci_stop_engine": "the guest's error handling clears PxCMD.ST: the port stops",
         "ahci_port_stop": "the guest stops the port: cancel what is in flight",
         "blockif_cancel": "push a sig elem, SIGCONT to be_tid, wait for bse_pending = 0",
         "pthread_kill": "SIGCONT to one thread",
