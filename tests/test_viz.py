@@ -1,5 +1,6 @@
 """The lesson pictures and toys, driven headless: swimlanes, the stepper, the game."""
 import io
+from dataclasses import replace
 from functools import cache
 
 import matplotlib
@@ -462,3 +463,15 @@ def test_a_chain_of_waits_ends_in_a_dead_end_whose_reason_is_red_and_no_arrow_is
     red = [t.get_text() for t in texts if t.get_color() == CYCLE]
     assert len(red) == 1 and red[0].startswith("no SIGCONT reaches the kqueue")
     assert "in blockif_cancel\nholds bc_mtx, sc->mtx" in [t.get_text() for t in texts]
+
+
+def test_a_long_verdict_keeps_its_why_in_the_header_or_says_it_was_cut():
+    """blockif-cancel's verdict ends with why the kqueue stays silent: the header shows
+    it whole. A verdict too long even for three lines ends in "…", never mid-thought."""
+    cx = broken("blockif-cancel")
+    header = " ".join(t.get_text() for t in timeline(cx).texts)
+    assert cx.verdict.reason.split()[-1] in header and "…" not in header
+    longer = replace(cx, verdict=replace(cx.verdict, reason=cx.verdict.reason * 4))
+    lines = [t.get_text() for t in timeline(longer).texts]
+    verdict = next(k for k, line in enumerate(lines) if line.startswith("verdict:"))
+    assert lines[verdict + 2].endswith(" …") and lines[verdict + 3].startswith("fatal step")

@@ -133,19 +133,23 @@ def _header(trace: Trace, start: int, end: int, fatal: int | None, why: str,
         first += f" · steps {start}–{end - 1} of {n}"
     v = trace.verdict
     lines = [(t, "#111") for t in textwrap.wrap(first, chars)]
-    lines += [(t, "#111") for t in textwrap.wrap(f"verdict: {v.kind}" +
-                                                 (f" — {v.reason}" if v.reason else ""),
-                                                 chars)[:2]]
+    # a verdict's reason often ends with its why: it gets three lines, and a cut says so
+    lines += [(t, "#111") for t in _wrap(f"verdict: {v.kind}" +
+                                         (f" — {v.reason}" if v.reason else ""), chars, 3)]
     if fatal is not None:
         where = "" if start <= fatal < end else " (outside this window)"
-        lines += [(t, FATAL) for t in textwrap.wrap(f"fatal step {fatal}{where}: {why}",
-                                                    chars)[:2]]
+        lines += [(t, FATAL) for t in _wrap(f"fatal step {fatal}{where}: {why}", chars, 2)]
     others = [r for r in stale if r.step != fatal and start <= r.step < end]
     if others:
         text = "; ".join(f"step {r.step}: {r.thread} read {r.addr} = {r.got} while cpu{r.cpu}'s "
                          f"buffer held {r.newer}" for r in others[-2:])
-        lines += [(t, STALE) for t in textwrap.wrap("also stale — " + text, chars)[:2]]
+        lines += [(t, STALE) for t in _wrap("also stale — " + text, chars, 2)]
     return lines
+
+
+def _wrap(text: str, chars: int, most: int) -> list[str]:
+    """``text`` in lines of ``chars``, at most ``most`` of them; a cut says so with "…"."""
+    return textwrap.wrap(text, chars, max_lines=most, placeholder=" …")
 
 
 def timeline(trace: Trace, *, start: int | None = None, width: int | None = None,
