@@ -2,6 +2,7 @@
 import io
 from dataclasses import replace
 from functools import cache
+from itertools import pairwise
 
 import matplotlib
 import pytest
@@ -475,3 +476,15 @@ def test_a_long_verdict_keeps_its_why_in_the_header_or_says_it_was_cut():
     lines = [t.get_text() for t in timeline(longer).texts]
     verdict = next(k for k, line in enumerate(lines) if line.startswith("verdict:"))
     assert lines[verdict + 2].endswith(" …") and lines[verdict + 3].startswith("fatal step")
+
+
+def test_lane_names_never_overlap_even_where_a_lane_is_empty():
+    """At the start of blockif-cancel's run mevent has not moved yet: its lane is empty,
+    and its name still sits clear of blkio's."""
+    for name in ("blockif-cancel", *SCENARIOS):
+        fig = timeline(broken(name), start=0)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        boxes = sorted((t.get_window_extent(renderer) for t in fig.axes[0].get_yticklabels()),
+                       key=lambda b: b.y0)
+        for low, high in pairwise(boxes):
+            assert low.y1 <= high.y0 + 0.5, name

@@ -158,6 +158,9 @@ class Lane:
 
     @property
     def height(self) -> float:
+        # a lane with nothing in this window still needs a line for its name
+        if not self.marks and not self.lines:
+            return 1.0
         return self.lines + (1.3 if self.marks else 0.4)
 
 
