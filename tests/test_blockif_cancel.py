@@ -300,6 +300,16 @@ def test_an_interrupted_trim_is_completed_by_its_callback_not_by_the_port_stop()
 
 
 # ---------------------------------------------------------------- input checking
+def test_its_times_are_shown_in_seconds():
+    """The report's 35 s TRIM and 30 s timeout read as such in a figure's header and in
+    ``list --json``, not as eleven-digit nanosecond counts."""
+    sc = scenarios.get(SCENARIO)
+    shown = {p["name"]: p["shown"] for p in sc.describe()["params"]}
+    assert shown["io_ns"] == "35 s" and shown["timeout_ns"] == "30 s"
+    io = next(p for p in sc.params if p.name == "io_ns")
+    assert [io.show(v) for v in (1_500_000, 20_000, 40)] == ["1.5 ms", "20 µs", "40 ns"]
+
+
 def test_buggy_and_fixed_name_macos_and_illumos():
     sc = scenarios.get(SCENARIO)
     assert (sc.variant_name("buggy"), sc.variant_name("fixed")) == ("macos", "illumos")

@@ -15,6 +15,14 @@ from simulator.engine.machine import Machine
 from simulator.errors import UsageError
 
 
+def _duration(ns: int) -> str:
+    """A time in ns, in the largest unit of which it is at least one: 35 s, 1.5 ms, 40 ns."""
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
+        if ns >= size:
+            return f"{ns / size:g} {unit}"
+    return f"{ns} ns"
+
+
 @dataclass(frozen=True)
 class Param:
     """A scenario parameter: its name, default, meaning and what values are possible."""
@@ -27,9 +35,14 @@ class Param:
     high: int | None = None
     check: Callable[[int], str | None] | None = None  # returns a complaint or None
     hex: bool = False  # shown in hex (vectors, priorities)
+    duration: bool = False  # nanoseconds, shown in the largest unit that fits (35 s)
 
     def show(self, value: int | str) -> str:
-        return f"{value:#04x}" if self.hex and isinstance(value, int) else str(value)
+        if isinstance(value, int) and self.hex:
+            return f"{value:#04x}"
+        if isinstance(value, int) and self.duration:
+            return _duration(value)
+        return str(value)
 
     def parse(self, value: object) -> int | str:
         """Turn a given value (a CLI string or a Python value) into a checked one."""

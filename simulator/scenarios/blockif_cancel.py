@@ -61,9 +61,9 @@ class BlockifCancel(Scenario):
     }
     params = (
         Param("io_ns", 35 * 10**9, "how long the TRIM takes on the host, in ns (timed mode)",
-              low=1, high=10**12),
+              low=1, high=10**12, duration=True),
         Param("timeout_ns", SCSI_TIMEOUT_NS, "the guest's command timeout, in ns (timed mode)",
-              low=1, high=10**12),
+              low=1, high=10**12, duration=True),
         Param("polls", 2, "SIGCONT rounds modelled one by one; later identical rounds are "
               "folded into one wait for be_status to change", low=1, high=4),
         Param("maxreq", 2, "blockif elements (BLOCKIF_MAXREQ; 129 in hyperkit)", low=1, high=4),
