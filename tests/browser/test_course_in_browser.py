@@ -105,8 +105,10 @@ def test_the_stepper_and_the_scheduler_game_answer_clicks(page, lab, console):
     line, readout = stepper.locator("pre").first, stepper.locator(".widget-readout").first
     before, at = line.inner_text(), int(readout.inner_text())
     stepper.locator(forward).click()
-    page.wait_for_function("([el, old]) => el.innerText !== old",
-                           arg=[line.element_handle(), before])
+    # the widget replaces its <pre> on each update: ask the box that stays for its current one
+    # (a handle on the old <pre> would keep its old text forever once the kernel answers)
+    page.wait_for_function("([box, old]) => box.querySelector('pre').innerText !== old",
+                           arg=[stepper.element_handle(), before])
     # position k shows step k - 1: one step on, the line is the step just taken
     assert int(readout.inner_text()) == at + 1
     assert line.inner_text().startswith(f"[{at:>3}]")
