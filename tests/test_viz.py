@@ -488,3 +488,15 @@ def test_lane_names_never_overlap_even_where_a_lane_is_empty():
                        key=lambda b: b.y0)
         for low, high in pairwise(boxes):
             assert low.y1 <= high.y0 + 0.5, name
+
+
+def test_a_sleep_and_its_timer_read_in_seconds_not_in_eleven_digits():
+    """blockif-cancel's guest sleeps 30 s and its TRIM 35 s: the lines say so. Short
+    waits keep their ns."""
+    trace = runs.run("blockif-cancel", "macos", mode="timed", seed=94)
+    lines = [step_line(s, timed=False) for s in trace.steps if s["op"] in ("sleep", "wakeup")]
+    assert "scsi_times_out:sleep(30 s)" in lines[0]
+    assert any("timer io.be1 (35 s) fired" in line for line in lines)
+    assert not any("000000 ns" in line for line in lines)
+    assert step_line({"thread": "t", "cpu": 0, "func": "f", "op": "sleep",
+                      "detail": "100 ns"}, timed=False).endswith("f:sleep(100 ns)")

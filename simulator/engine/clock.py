@@ -21,6 +21,15 @@ import simpy
 from simulator.engine import ops as O
 from simulator.engine.machine import Machine
 
+
+def duration(ns: int, digits: int = 6) -> str:
+    """A time in ns, in the largest unit of which it is at least one: 35 s, 1.5 ms, 40 ns."""
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
+        if ns >= size:
+            return f"{ns / size:.{digits}g} {unit}"
+    return f"{ns} ns"
+
+
 # What an op costs on the CPU that runs it, in ns, unless a model names its own.
 DEFAULT_COSTS = {
     O.LOAD: 2, O.STORE: 2, O.FENCE: 35, O.CAS: 20, O.SWAP: 20, O.FETCH_OR: 20,

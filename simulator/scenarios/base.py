@@ -11,16 +11,9 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from simulator.engine.clock import duration
 from simulator.engine.machine import Machine
 from simulator.errors import UsageError
-
-
-def _duration(ns: int) -> str:
-    """A time in ns, in the largest unit of which it is at least one: 35 s, 1.5 ms, 40 ns."""
-    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
-        if ns >= size:
-            return f"{ns / size:g} {unit}"
-    return f"{ns} ns"
 
 
 @dataclass(frozen=True)
@@ -41,7 +34,7 @@ class Param:
         if isinstance(value, int) and self.hex:
             return f"{value:#04x}"
         if isinstance(value, int) and self.duration:
-            return _duration(value)
+            return duration(value)
         return str(value)
 
     def parse(self, value: object) -> int | str:

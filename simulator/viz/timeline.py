@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from simulator import scenarios
+from simulator.engine.clock import duration
 from simulator.engine.trace import Trace
 from simulator.errors import UsageError
 from simulator.viz.lanes import (
@@ -268,18 +269,11 @@ def _x_axis(ax, trace: Trace, start: int, end: int) -> None:
     ticks = [k for k in range(start, end) if k % 5 == 0] or [start]
     ax.set_xticks(ticks)
     if trace.mode == "timed":
-        ax.set_xticklabels([f"{k}\n{_ns(trace.steps[k].get('t_ns', 0))}" for k in ticks])
+        ax.set_xticklabels([f"{k}\n{duration(trace.steps[k].get('t_ns', 0), 4)}" for k in ticks])
         ax.set_xlabel("step / simulated time", fontsize=FONT + 0.5)
     else:
         ax.set_xlabel("step", fontsize=FONT + 0.5, labelpad=1)
     ax.tick_params(axis="x", labelsize=FONT + 0.5)
-
-
-def _ns(t: int) -> str:
-    for unit, scale in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
-        if t >= scale:
-            return f"{t / scale:.4g} {unit}"
-    return f"{t} ns"
 
 
 def _legend_handles(ops: set[str], buffers: bool, stale: bool) -> list[Line2D]:

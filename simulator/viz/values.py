@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from simulator.engine.clock import duration
+
 # vCPU states, as simulator.models.vcpu numbers them (kept here so the pictures do
 # not import a model).
 VCPU_STATES = {0: "IDLE", 1: "FROZEN", 2: "RUNNING", 3: "SLEEPING"}
@@ -97,7 +99,10 @@ def show(cell: str, value) -> str:
 def op_args(op: str, detail: str) -> str:
     """A step's ``detail`` with its numbers written for its cell: ``store`` and
     the atomics name the cell first (``pir.pending, 0, 65`` → ``pir.pending,
-    0, ON+{6}``); a ``halt``'s condition too (``be1.status != BUSY``)."""
+    0, ON+{6}``); a ``halt``'s condition too (``be1.status != BUSY``); a sleep's
+    or a timer's nanoseconds in a unit that reads (``30000000000 ns`` → ``30 s``)."""
+    if op in ("sleep", "wakeup"):
+        return re.sub(r"\b(\d+) ns\b", lambda n: duration(int(n.group(1))), detail)
     if op == "halt":
         cell, sep, value = detail.partition(" != ")
         if sep and writer(cell) is not None and value.lstrip("-").isdigit():
