@@ -160,6 +160,15 @@ def test_a_wrong_or_broken_round_fails_the_fix_check_with_a_reason(body, words):
     assert not result and words in result.reason, result.reason
 
 
+@pytest.mark.parametrize("body", ['yield ops.load(be.status, "blockif_cancel")',
+                                  'yield ops.note("look again", "blockif_cancel")'])
+def test_a_round_that_waits_for_nothing_is_a_spin_and_fails(body):
+    """The model folds later rounds into one wait, so a round that only looks again
+    would get past the explorer; for real it spins a host CPU holding both locks."""
+    result = grade("ch03_blockif:fix", round_(body))
+    assert not result and "a round of yours never waits" in result.reason, result.reason
+
+
 def test_installing_a_signal_handler_is_not_part_c():
     answer = class_answer("""
         class FixedBlockif(HyperkitBlockif):

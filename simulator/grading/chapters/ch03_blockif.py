@@ -14,7 +14,9 @@
   ``be_status`` a moment too early.
 - **Part C, fix hyperkit without a signal handler**: override the round of
   ``blockif_cancel`` (``blockif_cancel_wait``) on macOS, leaving
-  ``blockif_init`` alone, and let the explorer check every interleaving.
+  ``blockif_init`` alone, and let the explorer check every interleaving. A round
+  must wait for something: the model folds later rounds into one wait, so a
+  round that only looks again (a spin) is caught by a look at the first one.
 """
 from __future__ import annotations
 
@@ -203,8 +205,41 @@ def check_no_handler(cls: type, ctx: Context) -> CheckResult:
     return passed("blockif_init is hyperkit's: no signal handler")
 
 
+BLOCKING = ("sleep", "cv_wait", "cv_wait_sig", "halt")  # ops that give the CPU away
+
+
+def spins(cls: type) -> str | None:
+    """Why a round of ``cls`` is a spin, or None. The model folds the rounds after the
+    first ``polls`` into one wait, so a round that waits for nothing would pass the
+    explorer; for real it would keep a host CPU busy, holding ``sc->mtx`` and
+    ``bc_mtx``, for the rest of the TRIM. One timed run with the report's numbers:
+    ioemu's steps between the start and the end of its first round must include one
+    that waits (a round that never ends is left to the explorer)."""
+    def blockif_cancel_wait(self, be, bse):
+        yield ops.note("a round begins", "grader")
+        yield from cls.blockif_cancel_wait(self, be, bse)
+        yield ops.note("a round ends", "grader")
+
+    probe = type(f"{cls.__name__}Probe", (cls,), {
+        "variant_name": cls.variant_name, "blockif_cancel_wait": blockif_cancel_wait})
+    trace = runs.run(SCENARIO, probe, mode="timed", strategy="round-robin")
+    mine = [s for s in trace.steps if s["thread"] == "ioemu"]
+    marks = [k for k, s in enumerate(mine) if s["func"] == "grader"]
+    if len(marks) < 2:
+        return None
+    if any(s["op"] in BLOCKING for s in mine[marks[0]:marks[1]]):
+        return None
+    return ("a round of yours never waits: ioemu would spin on be_status for the rest of "
+            "the TRIM, holding sc->mtx and bc_mtx, and keep a host CPU busy all along. Let "
+            "each round wait for something: a timed sleep, or an answer that does come")
+
+
 def check_fix(cls: type, ctx: Context) -> CheckResult:
-    """Part C (visible): the explorer finds no hang on macOS within its bound."""
+    """Part C (visible): a round waits for something, and the explorer finds no hang on
+    macOS within its bound."""
+    why = spins(cls)
+    if why is not None:
+        return failed(why)
     return FIX.check(cls)
 
 
