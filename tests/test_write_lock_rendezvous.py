@@ -195,6 +195,34 @@ def test_a_write_lock_taken_whole_before_the_write_is_harmless():
     assert m.verdict().kind == "ok", m.verdict()
 
 
+def test_a_rendezvous_over_before_bhyvectl_reaches_vcpu0_is_harmless():
+    """The other way out: vCPU3 writes, vCPU1 and vCPU0 come and do their parts
+    before bhyvectl starts - it then finds every vCPU free in turn."""
+    m = scenarios.get(SCENARIO).machine("buggy", {"ticks": 0})
+    for who in ("vcpu3", "vcpu1", "vcpu0"):
+        while who in m.enabled():
+            m.step(who)
+    assert m.memory.cells["vm.rendezvous_func"] == 0  # over: every part done
+    drive_untimed(m, RoundRobin())
+    assert m.verdict().kind == "ok", m.verdict()
+
+
+def test_each_tmr_store_is_named_after_the_function_that_makes_it():
+    """Before ec6f18e a vCPU resets its own TMR (vlapic_reset_tmr) and sets the
+    bit if the pin targets it (vlapic_set_tmr_level); ec6f18e's writer calls
+    vlapic_tmr_set for the vCPUs the pin targets."""
+    def tmr_stores(trace):
+        return {(s["thread"], s["func"], s["detail"]) for s in trace.steps
+                if s["op"] == "store" and s["detail"].split(",")[0].endswith(".tmr")}
+
+    before = runs.replay(report_schedule(), SCENARIO, "buggy")
+    assert tmr_stores(before) == {("vcpu3", "vlapic_reset_tmr", "vcpu3.tmr, 0"),
+                                  ("vcpu1", "vlapic_set_tmr_level", "vcpu1.tmr, 1")}
+    after = runs.run(SCENARIO, "fixed", {"ticks": 0}, mode="untimed", seed=1)
+    assert after.verdict.kind == "ok"
+    assert tmr_stores(after) == {("vcpu3", "vlapic_tmr_set", "vcpu1.tmr, 1")}
+
+
 def test_in_simulated_time_the_write_lock_wins_the_race():
     """Timed, bhyvectl freezes vCPU0 long before its thread is back: the hang."""
     assert runs.run(SCENARIO, "buggy", mode="timed").verdict.kind == "deadlock"
