@@ -273,6 +273,59 @@ def test_the_student_is_the_one_in_nbgraders_autograded_directory():
     assert client.student_id("/home/bob/ch02_pir") != "alice"
 
 
+@pytest.fixture
+def jupyter_home(tmp_path, monkeypatch):
+    """A student's home as a hub starts their kernel: Jupyter's config under it, the
+    hub's course-wide nbgrader config on JUPYTER_CONFIG_PATH (no student id there)."""
+    shared = tmp_path / "etc" / "jupyter"
+    shared.mkdir(parents=True)
+    (shared / "nbgrader_config.py").write_text("c = get_config()\n"
+                                               "c.CourseDirectory.course_id = 'hvr'\n")
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_PREFER_ENV_PATH", "JUPYTER_NO_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(shared))
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    work = tmp_path / "home" / "ch01_virtio"
+    work.mkdir(parents=True)
+    return tmp_path / "home"
+
+
+def student_config(directory, text: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "nbgrader_config.py").write_text(f"c = get_config()\n{text}\n")
+
+
+def test_on_a_hub_the_student_is_the_id_nbgrader_submits_under_not_the_unix_user(
+        jupyter_home, monkeypatch):
+    """The hub runs every server as one Unix user and gives each student their id in
+    ~/.jupyter/nbgrader_config.py: that id seeds the question, as it files the work."""
+    from nbgrader.utils import get_username
+
+    work = str(jupyter_home / "ch01_virtio")
+    monkeypatch.setattr("nbgrader.utils.get_osusername", lambda: "workshop")
+    assert get_username() == "workshop"  # nbgrader's own fallback: the Unix user
+    assert client.student_id(work) == "workshop"
+    student_config(jupyter_home / ".jupyter", "c.CourseDirectory.student_id = 'ada '")
+    assert client.student_id(work) == "ada"
+    assert graded_seed(client.student_id(work), "ch01_virtio") == graded_seed("ada",
+                                                                              "ch01_virtio")
+    # nbgrader reads the working directory's config first, as the student's kernel does
+    student_config(jupyter_home / "ch01_virtio", "c.CourseDirectory.student_id = 'bo'")
+    assert client.student_id(work) == "bo"
+    assert client.student_id("/srv/course/autograded/cy/ch01_virtio") == "cy"
+
+
+def test_the_shared_jovyan_user_is_named_by_jupyterhub_and_a_wildcard_is_no_id(
+        jupyter_home, monkeypatch):
+    work = str(jupyter_home / "ch01_virtio")
+    monkeypatch.setattr("nbgrader.utils.get_osusername", lambda: "jovyan")
+    student_config(jupyter_home / ".jupyter", "c.CourseDirectory.student_id = '*'")
+    assert client.student_id(work) == "ada"  # JUPYTERHUB_USER, as nbgrader submit uses it
+    student_config(jupyter_home / ".jupyter", "this is not python (")
+    assert client.student_id(work) == "ada"  # a broken file: nbgrader warns and goes on too
+
+
 def test_each_student_has_a_graded_seed_per_chapter_apart_from_practice_seeds():
     seeds = {graded_seed(s, c) for s in ("alice", "bob") for c in ("ch01_virtio", "ch02_pir")}
     assert len(seeds) == 4 and min(seeds) >= GRADED_FROM
