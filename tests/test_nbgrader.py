@@ -17,12 +17,11 @@ importer and a patcher in chapters 1-5 — and ``-m slow`` the rest.
 import inspect
 import itertools
 import re
-import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import needs_instructor
+from grading_helpers import LOCKED_TOO_EARLY, needs_instructor, pir_rule, subclass_source
 
 from simulator.grading import chapters
 from simulator.grading.chapters import ch03_blockif, ch04_lease, ch05_rendezvous
@@ -51,18 +50,9 @@ B_CALLED_SOUND = PLACEMENTS.replace(f"'B': {TWO_WRITES!r}", "'B': 'sound'")
 
 
 def device(body: str, name: str = "FixedDevice", base: str = "VirtioDevice") -> str:
-    return f"class {name}({base}):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"),
-                                                       "    ") + "\n"
+    return subclass_source(base, body, name)
 
 
-LOCKED_TOO_EARLY = device('''
-def vq_relchain(self, head, iolen):
-    r = self.ring
-    uidx = yield ops.load(r.USED_IDX, "vq_relchain")
-    yield ops.swap(r.used_id(uidx), head, "vq_relchain")
-    yield ops.store(r.used_len(uidx), iolen, "vq_relchain")
-    yield ops.store(r.USED_IDX, (uidx + 1) & U16, "vq_relchain")
-''')
 ALWAYS_INTERRUPTS = device('''
 def vq_relchain(self, head, iolen):
     r = self.ring
@@ -95,23 +85,6 @@ PATCHES_CH1 = '''
 import simulator.search
 simulator.search.search = lambda *args, **kwargs: None
 ''' + BUGGY_DEVICE
-
-
-def pir(compare: str) -> str:
-    return device(f'''
-def notify_needed(self, vector):
-    old = yield ops.fetch_or(self.pending, PIR_MASK_PENDING, "vmx_set_intr_ready")
-    if not old & PIR_MASK_PENDING:
-        return True
-    for i in range(PIR_WORDS - 1, -1, -1):
-        word = yield ops.load(self.words[i], "vmx_set_intr_ready")
-        if i == vector // 64:
-            word &= ~(1 << (vector % 64))
-        if word:
-            top = i * 64 + word.bit_length() - 1
-            return {compare}
-    return True
-''', "FixedPIR", "PostedInterrupts")
 
 
 RULE_SPINS = device('''
@@ -160,8 +133,8 @@ def wrong_prediction(chapter, student: str, values: list[tuple]) -> str:
 
 # chapter 3: hyperkit's block_if, one round of blockif_cancel while be1 is BUSY
 def blockif(body: str) -> str:
-    return device(f"def blockif_cancel_wait(self, be, bse):\n{textwrap.indent(body, '    ')}",
-                  "FixedBlockif", "HyperkitBlockif")
+    return subclass_source("HyperkitBlockif", body, "FixedBlockif",
+                           "blockif_cancel_wait(self, be, bse)")
 
 
 CH3_VALUES = [("mevent", "blkio", "nobody"), (True, False), ("sc->mtx", "bc_mtx", "nothing")]
@@ -282,10 +255,10 @@ CLASS = {
     "patcher": {CH1: ({"part-d-answer": PATCHES_CH1}, {"part-d-check": 0}),
                 CH5: ({"part-c-answer": PATCHES_CH5}, {"part-c-check": 0})},
     "wrong-1": {CH1: ({"part-b-answer": f"schedule = {TWO_WRITES!r}",
-                       "part-c-answer": PLACEMENTS, "part-d-answer": LOCKED_TOO_EARLY},
+                       "part-c-answer": PLACEMENTS, "part-d-answer": device(LOCKED_TOO_EARLY)},
                       {"part-b-check": 0, "part-d-check": 0}),
                 CH2: ({"part-b-answer": NARRATED,
-                       "part-c-answer": pir("prio(vector) >= prio(top)")},
+                       "part-c-answer": pir_rule("prio(vector) >= prio(top)")},
                       {"part-b-check": 0, "part-c-check": 0}),
                 CH3: ({"part-b-answer": CH3_NARRATED, "part-c-answer": LETS_GO_OF_BC_MTX},
                       {"part-b-check": 0, "part-c-check": 0}),
@@ -301,7 +274,8 @@ SLOW_CLASS = {
     "patcher-2": {CH2: ({"part-c-answer": PATCHES_CH2}, {"part-c-check": 0})},
     "wrong-2": {CH1: ({"part-c-answer": B_CALLED_SOUND, "part-d-answer": ALWAYS_INTERRUPTS},
                       {"part-c-check": 0, "part-d-check": 0}),
-                CH2: ({"part-c-answer": pir("prio(vector) > 0x70 and prio(vector) > prio(top)")},
+                CH2: ({"part-c-answer":
+                       pir_rule("prio(vector) > 0x70 and prio(vector) > prio(top)")},
                       {"part-c-check": 0}),
                 CH3: ({"part-a-answer": wrong_prediction(ch03_blockif, "wrong-2", CH3_VALUES),
                        "part-b-answer": CH3_TRIM_ENDS, "part-c-answer": RING_AND_NAP},
