@@ -119,15 +119,6 @@ def test_a_schedule_that_does_not_hang_fails_with_a_reason(schedule, words):
 
 
 # ----------------------------------------------------------------- Part C
-PROCESS_DIRECTED = """
-yield ops.store(bse.pending, 1, "blockif_cancel")
-yield from self.blockif_bse_push(bse)
-yield from self.process.kill(SIGCONT)
-yield ops.lock(bse.mtx, "blockif_cancel")
-while (yield ops.load(bse.pending, "blockif_cancel")):
-    yield ops.cv_wait(bse.cond, bse.mtx, "blockif_cancel")
-yield ops.unlock(bse.mtx, "blockif_cancel")
-"""
 LETS_GO_OF_BC_MTX = """
 yield ops.unlock(self.mtx, "blockif_cancel")
 yield from HyperkitBlockif.blockif_cancel_wait(self, be, bse)
@@ -140,11 +131,6 @@ tid = yield ops.load(be.tid, "blockif_cancel")
 yield from self.process.pthread_kill(tid, SIGCONT)
 yield ops.sleep(1_000_000, "usleep", timer="cancel.poll")
 """
-
-
-def test_ringing_the_process_instead_of_the_thread_is_a_fix():
-    result = grade("ch03_blockif:fix", round_(PROCESS_DIRECTED))
-    assert result and "visited every reachable state" in result.reason, result.reason
 
 
 @pytest.mark.parametrize("body, words", [
