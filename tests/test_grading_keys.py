@@ -7,6 +7,8 @@ while the plausible wrong answers that slip past a visible check are caught
 by the hidden one meant for them.
 """
 import ast
+import importlib
+import itertools
 import re
 import textwrap
 from pathlib import Path
@@ -28,7 +30,7 @@ from simulator.grading import chapters
 from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch01_virtio as ch01
 from simulator.grading.chapters import ch02_pir as ch02
-from simulator.grading.exercise import graded_seed
+from simulator.grading.exercise import GRADED_FROM, graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
 from simulator.grading.nbgrader_plugin import check_calls
 from simulator.search import search
@@ -326,3 +328,31 @@ def test_the_student_copys_tests_spell_out_no_whole_answer(chapter):
     path = Path(__file__).parent / SHIPPED[chapter][0]
     assert spelled_out(path, *SHIPPED[chapter][1:]), "the scan read nothing"
     assert whole_answers(path, chapter) == []
+
+
+# ------------------------------- a visible Part A check never singles out the key
+LISTS = [[], [0], [1], [3], [0, 1], [0, 3], [1, 3], [0, 1, 3]]
+VALUES = {  # every value a prediction's form allows, key by key
+    "ch03_blockif": [("mevent", "blkio", "nobody"), (True, False),
+                     ("sc->mtx", "bc_mtx", "nothing")],
+    "ch04_lease": [(0, 1), (0, 1), (True, False)],
+    "ch05_rendezvous": [("deadlock", "ok"), (None, 0, 1, 3), LISTS, LISTS],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_the_visible_prediction_check_passes_the_key_and_never_it_alone(name):
+    """Over graded questions: the key fits the chapter's rules, and so do at least two
+    other predictions, so passing the visible check does not give the key away."""
+    module = importlib.import_module(f"simulator.grading.chapters.{name}")
+    for seed in range(GRADED_FROM, GRADED_FROM + 60):
+        q = module.question(seed)
+        key = module.solve(q)
+        fitting = []
+        for combo in itertools.product(*VALUES[name]):
+            answer = dict(zip(key, combo, strict=True))
+            why = (module.consistent(answer) if name == "ch04_lease"
+                   else module.consistent(answer, q))
+            if why is None:
+                fitting.append(answer)
+        assert key in fitting and len(fitting) >= 3, (seed, key, fitting)
