@@ -6,6 +6,7 @@ kernel — the check ends with a verdict and a reason, and the verdict depends
 only on the answer's text.
 """
 import builtins
+import importlib
 import json
 import subprocess
 import sys
@@ -397,6 +398,50 @@ def test_recheck_gives_the_same_verdict_as_the_check_in_the_kernel():
     cells = [answers.source_of(StudentsRule)]
     item = nbgrader_plugin.item_for(("ch02_pir:fix", "StudentsRule"), cells, {"outputs": []})
     grader = client.run_request([item], {"student": "student"})[0]
+    assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
+
+
+# A wrong class for each of chapters 3-5, as a student's cell defines it.
+WRONG_IN_EACH = {
+    "ch03_blockif:fix": """
+class FixedBlockif(HyperkitBlockif):
+    def blockif_cancel_wait(self, be, bse):
+        yield ops.unlock(self.mtx, "blockif_cancel")
+        yield from HyperkitBlockif.blockif_cancel_wait(self, be, bse)
+        yield ops.lock(self.mtx, "blockif_cancel")
+""",
+    "ch04_lease:fix": """
+class SafeRing(VionaRing):
+    def viona_ring_lease_expire_cb(self):
+        yield ops.cv_broadcast(self.vr_cv, "viona_ring_lease_expire_cb")
+        return False
+""",
+    "ch05_rendezvous:keeps-rendezvous": """
+class KeepRendezvous(Vm):
+    def vm_smp_rendezvous(self, vcpuid, dest, from_cpu):
+        for i in members(dest):
+            yield from self.rendezvous.func(i)
+""",
+}
+
+
+@pytest.mark.parametrize("check_id", sorted(WRONG_IN_EACH))
+def test_the_kernel_and_the_autograder_agree_in_chapters_3_to_5(check_id, tmp_path,
+                                                                monkeypatch):
+    """A class from a student's cell: checked in the kernel, and re-read from the
+    notebook's text by the autograder, it gets one verdict and one reason."""
+    source, chapter = WRONG_IN_EACH[check_id].strip() + "\n", check_id.split(":")[0]
+    module = f"students_cell_{chapter}"
+    (tmp_path / f"{module}.py").write_text(
+        f"from simulator.grading.chapters.{chapter} import namespace\n"
+        f"globals().update(namespace())\n\n{source}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = source.split("(")[0].removeprefix("class ")
+    kernel = client.check(check_id, getattr(importlib.import_module(module), name))
+    item = nbgrader_plugin.item_for((check_id, name), ["from x import y", source],
+                                    {"outputs": []})
+    grader = client.run_request([item], {"student": client.student_id()})[0]
+    assert not kernel and grader.check == kernel.check == check_id
     assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
 
 
