@@ -12,7 +12,8 @@ hold, part by part, the marks each answer deserves.
 
 The full class is slow (minutes); the default run grades a representative
 part of it — the solution, the stub and a wrong answer in every chapter, an
-importer and a patcher in chapters 1-5 — and ``-m slow`` the rest.
+importer (chapters 2 and 3) and a patcher (chapters 1 and 5), in one
+``autograde`` and one ``generate_feedback`` run — and ``-m slow`` the rest.
 """
 import inspect
 import itertools
