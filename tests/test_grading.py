@@ -445,6 +445,16 @@ def test_the_kernel_and_the_autograder_agree_in_chapters_3_to_5(check_id, tmp_pa
     assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
 
 
+@pytest.mark.parametrize("check_id, name, fix, base", [
+    ("ch03_blockif:fix", "FixedBlockif", "IllumosBlockif", "HyperkitBlockif"),
+    ("ch04_lease:fix", "SafeRing", "LockedExpireRing", "VionaRing"),
+    ("ch05_rendezvous:fix", "KeepRendezvous", "RunblockVm", "Vm"),
+])
+def test_a_subclass_of_a_chapters_shipped_fix_is_not_an_answer(check_id, name, fix, base):
+    result = grade(check_id, class_answer(f"class {name}({fix}):\n    pass\n"))
+    assert not result and f"should derive from {base} alone, not from {fix}" in result.reason
+
+
 def test_a_failed_verdict_becomes_an_error_output_and_a_passed_one_plain_text():
     items = [{"check": "a:b"}, {"check": "a:c"}]
     out = nbgrader_plugin.render(items, [CheckResult(True, "fine", "a:b"),
