@@ -24,8 +24,9 @@ from grading_helpers import (
 
 from simulator.errors import UsageError
 from simulator.grading.chapters import ch05_rendezvous as ch05
-from simulator.grading.exercise import graded_seed
+from simulator.grading.exercise import Context, graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
+from simulator.models.vm import RunblockVm
 from simulator.scenarios.write_lock_rendezvous import report_schedule
 
 NOTEBOOK = "05-Write-Lock-Rendezvous.ipynb"
@@ -251,6 +252,16 @@ def test_a_waiter_never_told_that_a_running_vcpu_left_fails_the_visible_fix():
     assert not result, result.reason
     assert "vCPU 1 was leaving for userspace" in result.reason, result.reason
     assert "deadlock" in result.reason and result.trace_json
+
+
+def test_the_chapters_own_fix_holds_under_the_fix_check_but_drops_the_rendezvous():
+    """ec6f18e, as the chapter prints it (the writer sets each TMR itself): the fix
+    check's explorer finds no deadlock; Part C asks to keep the rendezvous instead."""
+    ctx = Context("alice")
+    result = ch05.check_fix(RunblockVm, ctx)
+    assert result and "no longer deadlocks" in result.reason, result.reason
+    result = ch05.check_keeps_rendezvous(RunblockVm, ctx)
+    assert not result and "no longer starts a rendezvous" in result.reason, result.reason
 
 
 @pytest.mark.parametrize("body, words", [
