@@ -387,6 +387,7 @@ def test_each_excerpt_sits_beside_a_model_step_of_the_same_name(func):
     beside them performs ops named after the same function."""
     e = EXCERPTS[func]
     assert 1 <= len(e.lines) <= 6
-    assert any(source in e.where for source in ("illumos-joyent", "Linux", "hyperkit"))
+    assert any(source in e.where
+               for source in ("illumos-joyent", "illumos-gate", "Linux", "hyperkit"))
     assert f'"{func}"' in e.model_source()
     assert func in repr(beside(func)) and "<pre" in beside(func)._repr_html_()
