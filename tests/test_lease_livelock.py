@@ -241,6 +241,27 @@ def test_the_lost_broadcast_found_nobody_waiting():
     assert lease_ids(m.memory.cells[leases.list_cell]) == [m.model["vm"].tx.lease.lid]
 
 
+def test_the_steps_chapter_4_points_at_are_where_it_says():
+    """The chapter sends the reader to steps of the report's run by number; they
+    must still be the steps its prose describes."""
+    steps = report_trace().steps
+
+    def at(i, thread, func, op, detail_has=""):
+        s = steps[i]
+        assert (s["thread"], s["func"], s["op"]) == (thread, func, op), (i, s)
+        assert detail_has in s["detail"], (i, s)
+        return s
+
+    at(13, "vcpu0", "vmm_write_lock", "store", "tx.lease.vml_expired")
+    assert at(14, "vcpu0", "viona_ring_lease_expire_cb", "cv_broadcast", "tx.vr_cv")["result"] == 1
+    at(26, "tx", "vmm_read_unlock", "rw_exit")
+    at(46, "vcpu0", "vmm_lease_unblock", "cv_broadcast", "vmm_lease_cv")
+    at(54, "tx", "vmm_read_lock", "rw_enter", "reader")
+    at(77, "vcpu0", "vmm_write_lock", "store", "tx.lease.vml_expired")
+    assert at(78, "vcpu0", "viona_ring_lease_expire_cb", "cv_broadcast", "tx.vr_cv")["result"] == 0
+    at(81, "tx", "viona_worker", "cv_wait_sig", "tx.vr_cv")
+
+
 def test_a_signal_to_the_process_knocks_it_loose():
     m = scenarios.get(SCENARIO).machine("buggy", FULL_CAST)
     m.replay(report_trace().schedule)
