@@ -215,7 +215,8 @@ def check_abba_schedule(schedule: object, ctx: Context) -> CheckResult:
 
 
 # =================================================================== Part C
-LEASE_FIX = FixExercise(SCENARIO, "illumos #14026", "no longer loses the TX worker's wake-up",
+LEASE_FIX = FixExercise(SCENARIO, "illumos #14026",
+                        "neither loses the TX worker's wake-up nor deadlocks the write locker",
                         max_states=60_000,
                         limit_hint="the run never ends: does the worker renew again and "
                                    "again, or does some code never stop yielding?")
