@@ -246,6 +246,21 @@ def test_the_steps_chapter_4_points_at_are_where_it_says():
     at(81, "tx", "viona_worker", "cv_wait_sig", "tx.vr_cv")
 
 
+# The plan chapter 4 gives in words for its scheduler game (section 5), step by step.
+GAME_PLAN = ("vcpu0* tx* "                       # first write lock; tx renews, waits to sign
+             "vcpu0>vmm_write_unlock vcpu0 "     # up to the unlock, and once more
+             "tx>viona_worker "                  # tx signs; stop before its cv_wait_sig
+             "vcpu0* tx* vcpu1*")                # second write lock; tx sleeps; vCPU 1 waits
+
+
+def test_the_games_plan_in_chapter_4_wins_the_game():
+    """Followed as written (default cast: no RX worker), the plan ends in the lost
+    wake-up with nothing left to run, vCPU 1 waiting for its frozen vCPU."""
+    trace = runs.replay(expand(GAME_PLAN, SCENARIO, "buggy"), SCENARIO, "buggy")
+    assert trace.verdict.kind == "stuck" and trace.verdict.reason == LOST
+    assert any(w.startswith("vcpu1 in vcpu_set_state_locked") for w in trace.verdict.waits)
+
+
 def test_a_signal_to_the_process_knocks_it_loose():
     m = scenarios.get(SCENARIO).machine("buggy", FULL_CAST)
     m.replay(report_trace().schedule)
@@ -309,8 +324,21 @@ def test_6703a0e_is_verified_over_every_interleaving():
 
 
 def test_6703a0e_is_verified_with_vcpu1_too():
+    """Chapter 4 says "some 200,000 states" for this search."""
     result = search(SCENARIO, "fixed")
     assert result.found is None and result.exhausted, result.summary()
+    assert 100_000 < result.result.stats.states < 400_000, result.summary()
+
+
+def test_the_rx_worker_makes_the_space_more_than_ten_times_larger():
+    """Chapter 4's reason for leaving the full cast bounded: even without vCPU 1,
+    the RX worker's lease multiplies the states by more than ten."""
+    alone = search(SCENARIO, "fixed", {"vcpu1": 0})
+    assert alone.exhausted
+    with_rx = search(SCENARIO, "fixed", {"vcpu1": 0, "rx": 1},
+                     max_states=10 * alone.result.stats.states)
+    assert with_rx.found is None and not with_rx.exhausted
+    assert with_rx.result.stats.hit_state_limit, with_rx.summary()
 
 
 def test_6703a0e_with_the_full_cast_is_clean_within_a_stated_bound():
