@@ -292,10 +292,22 @@ def test_on_one_capped_cpu_the_explorer_needs_two_preemptions():
     assert result.found == "stuck" and result.bound == 2
 
 
-def test_random_scheduling_rarely_if_ever_hits_it():
+@pytest.mark.parametrize("host_cpus", [4, 1])
+def test_random_scheduling_rarely_if_ever_hits_it(host_cpus):
     """Uniform random interleavings: the window is a handful of steps among ~70."""
-    found = runs.random_search(SCENARIO, "buggy", runs=500, seed=0)
+    found = runs.random_search(SCENARIO, "buggy", {"host_cpus": host_cpus}, runs=500, seed=0)
     assert found.verdicts["ok"] >= 490
+
+
+def test_pct_finds_it_where_uniform_random_scheduling_does_not():
+    """Chapter 4's comparison, on the same capped CPU and the same number of runs:
+    PCT's few priority changes land in the window; uniform choices do not."""
+    capped = {"host_cpus": 1}
+    pct = search(SCENARIO, "buggy", capped, strategy="pct", runs_=300, seed=14026,
+                 minimise=False, stop_at_first=False)
+    uniform = runs.random_search(SCENARIO, "buggy", capped, runs=300, seed=14026)
+    assert pct.result.verdicts["stuck"] >= 10, pct.counts()
+    assert pct.result.verdicts["stuck"] >= 5 * max(1, uniform.verdicts["stuck"])
 
 
 def test_the_naive_fix_deadlocks_when_the_worker_is_awake_at_expiry():
