@@ -464,3 +464,80 @@ def test_bad_parameters_are_one_line_errors(params, refused):
 
 def test_an_unknown_variant_is_a_one_line_error(refused):
     assert "naive-fix" in refused(SCENARIO, "naive")
+
+
+# ------------------------------------------------------- what the chapter draws
+def _handshake():
+    """Chapter 4's four-line handshake, the broadcast without vr_lock."""
+    def sleeper():
+        yield ops.lock("vr_lock", "viona_worker")
+        if not (yield ops.load("vml_expired", "vmm_drv_lease_expired")):
+            yield ops.cv_wait("vr_cv", "vr_lock", "viona_worker")
+        yield ops.unlock("vr_lock", "viona_worker")
+
+    def waker():
+        yield ops.store("vml_expired", 1, "vmm_write_lock")
+        yield ops.cv_broadcast("vr_cv", "viona_ring_lease_expire_cb")
+
+    m = Machine({"vml_expired": 0}, cpus=2, memory_model="sc")
+    m.add_thread("worker", 0, sleeper())
+    m.add_thread("writer", 1, waker())
+    return m
+
+
+def test_a_sleeper_is_left_with_no_one_to_signal_it_only_when_the_run_is_over():
+    """Mid-run the writer may still broadcast: the stepper must not say the
+    sleeper is lost before it is."""
+    m = _handshake()
+    m.replay(["worker", "worker", "worker"])  # checked 0, asleep; the writer not yet run
+    assert m.wait_for(m.by_name["worker"]) == "worker in viona_worker: cv_wait on vr_cv"
+    m = _handshake()
+    m.replay(["worker", "worker", "writer", "writer", "worker"])  # the lost wake-up
+    assert m.verdict().waits == ("worker in viona_worker: cv_wait on vr_cv "
+                                 "(no one left to signal it)",)
+
+
+def test_under_sequential_consistency_the_state_shows_no_store_buffers():
+    """Chapter 4's model runs with sequentially consistent memory: a column per
+    CPU and an empty store buffer each would only repeat memory."""
+    from simulator.engine.pictures import snapshot
+    from simulator.viz.state import state_html, state_text
+
+    m = scenarios.get(SCENARIO).machine("buggy", FULL_CAST)
+    m.replay(report_trace().schedule[:20])
+    text, page = state_text(snapshot(m)), state_html(snapshot(m))
+    assert "store buffer" not in text and "sees" not in text and "store buffer" not in page
+    assert "rwlock vmm_rwlock: tx" in text
+    tso = scenarios.get("virtio-barriers").machine("buggy")
+    assert "store buffer cpu0" in state_text(snapshot(tso))
+
+
+def test_a_read_hold_taken_before_the_run_is_drawn_from_its_first_step():
+    """The workers signed their leases before the run: the rwlock row starts held."""
+    from simulator.viz.lanes import draw_lock_row
+
+    class Axes:  # records what is drawn
+        def __init__(self):
+            self.texts = []
+
+        def plot(self, *args, **kwargs):
+            pass
+
+        def fill_between(self, *args, **kwargs):
+            pass
+
+        def text(self, x, y, s, **kwargs):
+            self.texts.append((x, s))
+
+    ax = Axes()
+    draw_lock_row(ax, report_trace(), [], "rwlock.vmm_rwlock", 0, 0, 20)
+    assert ax.texts and ax.texts[0][0] < 0 and ax.texts[0][1] == "tx, rx"
+
+
+def test_the_fatal_sleep_never_returned_and_says_no_result():
+    """The TX worker's cv_wait_sig never returns: no '= ...' after it."""
+    from simulator.viz.timeline import fatal_step
+
+    step, text = fatal_step(report_trace())
+    assert step == 81
+    assert text == "tx in viona_worker: cv_wait_sig tx.vr_cv, tx.vr_lock"
