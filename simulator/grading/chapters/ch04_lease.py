@@ -3,7 +3,8 @@
 - **Part A, predict.** The chapter's two-thread handshake — the ring worker
   checks ``vml_expired`` and sleeps on ``vr_cv`` under ``vr_lock``; the write
   locker stores ``vml_expired`` and broadcasts, with or without ``vr_lock``
-  — run in a seeded order: what does the worker's check read, how many
+  — run in a seeded order, shown as whose turn it was up to the broadcast
+  (never what a step did): what does the worker's check read, how many
   threads does the broadcast wake, is the worker left asleep for good?
   ``question(seed)`` asks and ``solve`` answers by running the same machine;
   practice with ``python -m simulator quiz lease-livelock --seed N [-c]``.
