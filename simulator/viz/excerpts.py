@@ -198,16 +198,21 @@ class Beside:
         real = "\n".join(
             f"<span style='background:#e6ffec'>{x(line)}</span>" if line.startswith("+")
             else x(line) for line in self.e.lines)
-        box = ("style='margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
-               "white-space:pre-wrap'")
+        box = "margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
+        # The quoted C is a few short lines and may wrap; the model's Python must
+        # keep its lines (a wrapped line reads as two): it scrolls sideways instead,
+        # and its column takes what the quotation leaves.
         return (
-            "<div style='display:flex;gap:1em;max-width:1000px'>"
-            f"<div style='flex:1'><div style='font-size:11px;color:#555'>{x(self.e.where)}"
-            f"</div><pre {box}>{real}</pre><div style='font-size:11px'><i>{x(self.e.note)}"
-            "</i></div></div>"
-            f"<div style='flex:1'><div style='font-size:11px;color:#555'>the model: "
+            "<div style='display:flex;gap:1em;max-width:1100px'>"
+            "<div style='flex:0 1 auto;max-width:48%'>"
+            f"<div style='font-size:11px;color:#555'>{x(self.e.where)}</div>"
+            f"<pre style='{box}white-space:pre-wrap'>{real}</pre>"
+            f"<div style='font-size:11px'><i>{x(self.e.note)}</i></div></div>"
+            "<div style='flex:1 1 0;min-width:0'>"
+            f"<div style='font-size:11px;color:#555'>the model: "
             f"<code>{x(', '.join(self.e.model_names))}</code></div>"
-            f"<pre {box}>{x(self.e.model_source())}</pre></div></div>")
+            f"<pre style='{box}white-space:pre;overflow-x:auto'>"
+            f"{x(self.e.model_source())}</pre></div></div>")
 
 
 def beside(func: str) -> Beside:
