@@ -118,18 +118,18 @@ EXCERPTS = {e.func: e for e in (
     Excerpt("viona_worker",
             "illumos-gate usr/src/uts/i86pc/io/viona/viona_ring.c, viona_worker() at 6703a0e",
             ("while (ring->vr_state_flags == 0) {",
-             "        if (vmm_drv_lease_expired(ring->vr_lease)) {",
-             "                if (!viona_ring_lease_renew(ring)) …",
-             "        }",
-             "        (void) cv_wait_sig(&ring->vr_cv, &ring->vr_lock);",
-             "        …"),
+             "    if (vmm_drv_lease_expired(ring->vr_lease)) {",
+             "        if (!viona_ring_lease_renew(ring)) …",
+             "    }",
+             "    (void) cv_wait_sig(&ring->vr_cv, &ring->vr_lock);",
+             "    …"),
             "simulator.models.viona:VionaRing.viona_worker,VionaRing.keep_lease_fresh",
             "vr_lock is held all through the loop; unchanged by 6703a0e"),
     Excerpt("vmm_drv_lease_sign",
             "illumos-gate usr/src/uts/i86pc/io/vmm/vmm_sol_dev.c, vmm_drv_lease_sign() at 6703a0e",
             ("mutex_enter(&sc->vmm_lease_lock);",
              "while (sc->vmm_lease_blocker != 0) {",
-             "        cv_wait(&sc->vmm_lease_cv, &sc->vmm_lease_lock);",
+             "    cv_wait(&sc->vmm_lease_cv, &sc->vmm_lease_lock);",
              "}",
              "list_insert_tail(&sc->vmm_lease_list, lease);",
              "vmm_read_lock(sc);"),
@@ -139,8 +139,8 @@ EXCERPTS = {e.func: e for e in (
             "illumos-gate usr/src/uts/i86pc/io/vmm/vmm_sol_dev.c, vmm_write_lock() before 6703a0e",
             ("mutex_enter(&sc->vmm_lease_lock);",
              "… for each lease on vmm_lease_list, not yet expired: …",
-             "        lease->vml_expired = B_TRUE;",
-             "        sync_break = lease->vml_expire_func(arg);",
+             "    lease->vml_expired = B_TRUE;",
+             "    sync_break = lease->vml_expire_func(arg);",
              "mutex_exit(&sc->vmm_lease_lock);",
              "rw_enter(&sc->vmm_rwlock, RW_WRITER);"),
             "simulator.models.lease:Leases.vmm_lease_block",
@@ -152,7 +152,7 @@ EXCERPTS = {e.func: e for e in (
              "sync_break = expiref(arg);",
              "mutex_enter(&sc->vmm_lease_lock);",
              "…",
-             "… then break the deferred leases, cv_wait until the list is empty …"),
+             "… break the deferred leases; cv_wait for an empty list …"),
             "simulator.models.lease:BlockingLeases.vmm_lease_block",
             "the loop moved out of vmm_write_lock; the callback runs without vmm_lease_lock"),
     Excerpt("viona_ring_lease_expire_cb",
@@ -199,14 +199,15 @@ class Beside:
             f"<span style='background:#e6ffec'>{x(line)}</span>" if line.startswith("+")
             else x(line) for line in self.e.lines)
         box = "margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
-        # The quoted C is a few short lines and may wrap; the model's Python must
-        # keep its lines (a wrapped line reads as two): it scrolls sideways instead,
-        # and its column takes what the quotation leaves.
+        # The quoted C is a few short lines and may wrap (between words: a
+        # notebook's own style would break them anywhere); the model's Python
+        # must keep its lines (a wrapped line reads as two): it scrolls sideways
+        # instead, and its column takes what the quotation leaves.
         return (
             "<div style='display:flex;gap:1em;max-width:1100px'>"
-            "<div style='flex:0 1 auto;max-width:48%'>"
+            "<div style='flex:0 1 auto;max-width:42%'>"
             f"<div style='font-size:11px;color:#555'>{x(self.e.where)}</div>"
-            f"<pre style='{box}white-space:pre-wrap'>{real}</pre>"
+            f"<pre style='{box}white-space:pre-wrap;word-break:normal'>{real}</pre>"
             f"<div style='font-size:11px'><i>{x(self.e.note)}</i></div></div>"
             "<div style='flex:1 1 0;min-width:0'>"
             f"<div style='font-size:11px;color:#555'>the model: "
