@@ -189,12 +189,19 @@ def shown_cells(snap: dict, initial: dict[str, int], cells: list[str]) -> list[s
     return list(out)
 
 
+def _viewers(snap: dict) -> list[str]:
+    """The CPUs whose own view of memory is worth a column and whose store buffer
+    a line: all of them under TSO, none under sequential consistency (where
+    each would only repeat memory and an empty buffer)."""
+    return list(snap["store_buffers"]) if snap.get("buffered", True) else []
+
+
 def state_text(snap: dict, initial: dict[str, int] | None = None,
                cells: list[str] | None = None) -> str:
     """A snapshot as plain text: memory as each CPU sees it, store buffers, locks,
     waiters and threads."""
     initial = initial if initial is not None else snap["memory"]
-    cpus = list(snap["store_buffers"])
+    cpus = _viewers(snap)
     rows = shown_cells(snap, initial, cells or [])
     width = max([len(r) for r in rows] + [6])
     # "" is no CPU: visible() then gives memory itself
@@ -204,8 +211,8 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
     for addr in rows:
         seen = "".join(f"  {show(addr, visible(snap, c, addr)):>{col}}" for c in cpus)
         lines.append(f"{addr:<{width}}  {show(addr, snap['memory'][addr]):>{col}}{seen}")
-    for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
+    for cpu in cpus:
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu]) or "empty"
         lines.append(f"store buffer {cpu} (oldest first): {entries}")
     for name, owner in snap["mutexes"].items():
         lines.append(f"mutex {name}: {owner or 'free'}")
@@ -227,7 +234,7 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
     A value a CPU sees that differs from memory is shown in bold red."""
     e = html.escape
     initial = initial if initial is not None else snap["memory"]
-    cpus = list(snap["store_buffers"])
+    cpus = _viewers(snap)
     cell = "style='padding:1px 10px;text-align:right;border-bottom:1px solid #eee'"
     head = "".join(f"<th {cell}>{e(c)} sees</th>" for c in cpus)
     body = []
@@ -244,8 +251,8 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
              f"<th {cell[:-1]};text-align:left'>cell</th><th {cell}>memory</th>{head}</tr>"
              f"{''.join(body)}</table>"]
     items = []
-    for cpu, buf in snap["store_buffers"].items():
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in buf) or "empty"
+    for cpu in cpus:
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu]) or "empty"
         items.append(f"store buffer {cpu}: {e(entries)}")
     items += [f"mutex {e(n)}: {e(o or 'free')}" for n, o in snap["mutexes"].items()]
     items += [f"rwlock {e(n)}: {e(', '.join(h) or 'free')}" for n, h in snap["rwlocks"].items()]
