@@ -39,6 +39,27 @@ def test_the_question_and_its_answer_come_from_the_same_run():
     assert q.answer()["checked"] == next(s["result"] for s in steps if s["op"] == "load")
 
 
+def test_the_question_shows_whose_turn_it_was_and_nothing_the_steps_did():
+    """The printed run is the order of turns up to the broadcast: no loaded value,
+    no wake-up, no sleep to read the answer off. Those turns decide the answer:
+    however the two threads finish, the run ends as ``solve`` says."""
+    for seed in range(60):
+        q = ch04.question(seed)
+        text = str(q)
+        shown = text.split("up to the writer's cv_broadcast:\n#   ")[1].split("\n")[0]
+        assert shown.split() == list(q.turns()) and set(shown.split()) <= {"worker", "writer"}
+        assert "woken:" not in text and "re-takes" not in text
+        for finish in (("worker", "writer"), ("writer", "worker")):
+            m = ch04.handshake(q.locked)
+            m.replay(list(q.turns()))
+            while m.enabled():  # finish with one thread first, then the other
+                m.step(next(a for a in finish if a in m.enabled()))
+            load = next(s["result"] for s in m.records if s["op"] == "load")
+            woken = next(s["result"] for s in m.records if s["op"] == "cv_broadcast")
+            asleep = any(s["op"] == "cv_wait" for s in m.records) and not woken
+            assert {"checked": load, "woken": woken, "stuck": asleep} == ch04.solve(q), seed
+
+
 def test_the_questions_ask_every_outcome_both_ways():
     """The lost wake-up is asked about about as often as the runs that end well."""
     seen = Counter((q.locked, tuple(sorted(ch04.solve(q).items())))
@@ -126,6 +147,8 @@ def test_the_solutions_ring_passes_every_check():
     results = grade_all([f"ch04_lease:{c}" for c in checks], solution_answer(NOTEBOOK, "SafeRing"))
     assert all(results), results
     assert "visited every reachable state" in results[0].reason
+    # the awake check is about the deadlock as much as the lost wake-up: it says both
+    assert "neither loses the TX worker's wake-up nor deadlocks" in results[1].reason
 
 
 def test_6703a0e_ring_closes_the_window_but_hangs_with_the_worker_awake():

@@ -225,6 +225,42 @@ def test_the_lost_broadcast_found_nobody_waiting():
     assert lease_ids(m.memory.cells[leases.list_cell]) == [m.model["vm"].tx.lease.lid]
 
 
+def test_the_steps_chapter_4_points_at_are_where_it_says():
+    """The chapter sends the reader to steps of the report's run by number; they
+    must still be the steps its prose describes."""
+    steps = report_trace().steps
+
+    def at(i, thread, func, op, detail_has=""):
+        s = steps[i]
+        assert (s["thread"], s["func"], s["op"]) == (thread, func, op), (i, s)
+        assert detail_has in s["detail"], (i, s)
+        return s
+
+    at(13, "vcpu0", "vmm_write_lock", "store", "tx.lease.vml_expired")
+    assert at(14, "vcpu0", "viona_ring_lease_expire_cb", "cv_broadcast", "tx.vr_cv")["result"] == 1
+    at(26, "tx", "vmm_read_unlock", "rw_exit")
+    at(46, "vcpu0", "vmm_lease_unblock", "cv_broadcast", "vmm_lease_cv")
+    at(54, "tx", "vmm_read_lock", "rw_enter", "reader")
+    at(77, "vcpu0", "vmm_write_lock", "store", "tx.lease.vml_expired")
+    assert at(78, "vcpu0", "viona_ring_lease_expire_cb", "cv_broadcast", "tx.vr_cv")["result"] == 0
+    at(81, "tx", "viona_worker", "cv_wait_sig", "tx.vr_cv")
+
+
+# The plan chapter 4 gives in words for its scheduler game (section 5), step by step.
+GAME_PLAN = ("vcpu0* tx* "                       # first write lock; tx renews, waits to sign
+             "vcpu0>vmm_write_unlock vcpu0 "     # up to the unlock, and once more
+             "tx>viona_worker "                  # tx signs; stop before its cv_wait_sig
+             "vcpu0* tx* vcpu1*")                # second write lock; tx sleeps; vCPU 1 waits
+
+
+def test_the_games_plan_in_chapter_4_wins_the_game():
+    """Followed as written (default cast: no RX worker), the plan ends in the lost
+    wake-up with nothing left to run, vCPU 1 waiting for its frozen vCPU."""
+    trace = runs.replay(expand(GAME_PLAN, SCENARIO, "buggy"), SCENARIO, "buggy")
+    assert trace.verdict.kind == "stuck" and trace.verdict.reason == LOST
+    assert any(w.startswith("vcpu1 in vcpu_set_state_locked") for w in trace.verdict.waits)
+
+
 def test_a_signal_to_the_process_knocks_it_loose():
     m = scenarios.get(SCENARIO).machine("buggy", FULL_CAST)
     m.replay(report_trace().schedule)
@@ -256,10 +292,22 @@ def test_on_one_capped_cpu_the_explorer_needs_two_preemptions():
     assert result.found == "stuck" and result.bound == 2
 
 
-def test_random_scheduling_rarely_if_ever_hits_it():
+@pytest.mark.parametrize("host_cpus", [4, 1])
+def test_random_scheduling_rarely_if_ever_hits_it(host_cpus):
     """Uniform random interleavings: the window is a handful of steps among ~70."""
-    found = runs.random_search(SCENARIO, "buggy", runs=500, seed=0)
+    found = runs.random_search(SCENARIO, "buggy", {"host_cpus": host_cpus}, runs=500, seed=0)
     assert found.verdicts["ok"] >= 490
+
+
+def test_pct_finds_it_where_uniform_random_scheduling_does_not():
+    """Chapter 4's comparison, on the same capped CPU and the same number of runs:
+    PCT's few priority changes land in the window; uniform choices do not."""
+    capped = {"host_cpus": 1}
+    pct = search(SCENARIO, "buggy", capped, strategy="pct", runs_=300, seed=14026,
+                 minimise=False, stop_at_first=False)
+    uniform = runs.random_search(SCENARIO, "buggy", capped, runs=300, seed=14026)
+    assert pct.result.verdicts["stuck"] >= 10, pct.counts()
+    assert pct.result.verdicts["stuck"] >= 5 * max(1, uniform.verdicts["stuck"])
 
 
 def test_the_naive_fix_deadlocks_when_the_worker_is_awake_at_expiry():
@@ -288,8 +336,21 @@ def test_6703a0e_is_verified_over_every_interleaving():
 
 
 def test_6703a0e_is_verified_with_vcpu1_too():
+    """Chapter 4 says "some 200,000 states" for this search."""
     result = search(SCENARIO, "fixed")
     assert result.found is None and result.exhausted, result.summary()
+    assert 100_000 < result.result.stats.states < 400_000, result.summary()
+
+
+def test_the_rx_worker_makes_the_space_more_than_ten_times_larger():
+    """Chapter 4's reason for leaving the full cast bounded: even without vCPU 1,
+    the RX worker's lease multiplies the states by more than ten."""
+    alone = search(SCENARIO, "fixed", {"vcpu1": 0})
+    assert alone.exhausted
+    with_rx = search(SCENARIO, "fixed", {"vcpu1": 0, "rx": 1},
+                     max_states=10 * alone.result.stats.states)
+    assert with_rx.found is None and not with_rx.exhausted
+    assert with_rx.result.stats.hit_state_limit, with_rx.summary()
 
 
 def test_6703a0e_with_the_full_cast_is_clean_within_a_stated_bound():
@@ -403,3 +464,80 @@ def test_bad_parameters_are_one_line_errors(params, refused):
 
 def test_an_unknown_variant_is_a_one_line_error(refused):
     assert "naive-fix" in refused(SCENARIO, "naive")
+
+
+# ------------------------------------------------------- what the chapter draws
+def _handshake():
+    """Chapter 4's four-line handshake, the broadcast without vr_lock."""
+    def sleeper():
+        yield ops.lock("vr_lock", "viona_worker")
+        if not (yield ops.load("vml_expired", "vmm_drv_lease_expired")):
+            yield ops.cv_wait("vr_cv", "vr_lock", "viona_worker")
+        yield ops.unlock("vr_lock", "viona_worker")
+
+    def waker():
+        yield ops.store("vml_expired", 1, "vmm_write_lock")
+        yield ops.cv_broadcast("vr_cv", "viona_ring_lease_expire_cb")
+
+    m = Machine({"vml_expired": 0}, cpus=2, memory_model="sc")
+    m.add_thread("worker", 0, sleeper())
+    m.add_thread("writer", 1, waker())
+    return m
+
+
+def test_a_sleeper_is_left_with_no_one_to_signal_it_only_when_the_run_is_over():
+    """Mid-run the writer may still broadcast: the stepper must not say the
+    sleeper is lost before it is."""
+    m = _handshake()
+    m.replay(["worker", "worker", "worker"])  # checked 0, asleep; the writer not yet run
+    assert m.wait_for(m.by_name["worker"]) == "worker in viona_worker: cv_wait on vr_cv"
+    m = _handshake()
+    m.replay(["worker", "worker", "writer", "writer", "worker"])  # the lost wake-up
+    assert m.verdict().waits == ("worker in viona_worker: cv_wait on vr_cv "
+                                 "(no one left to signal it)",)
+
+
+def test_under_sequential_consistency_the_state_shows_no_store_buffers():
+    """Chapter 4's model runs with sequentially consistent memory: a column per
+    CPU and an empty store buffer each would only repeat memory."""
+    from simulator.engine.pictures import snapshot
+    from simulator.viz.state import state_html, state_text
+
+    m = scenarios.get(SCENARIO).machine("buggy", FULL_CAST)
+    m.replay(report_trace().schedule[:20])
+    text, page = state_text(snapshot(m)), state_html(snapshot(m))
+    assert "store buffer" not in text and "sees" not in text and "store buffer" not in page
+    assert "rwlock vmm_rwlock: tx" in text
+    tso = scenarios.get("virtio-barriers").machine("buggy")
+    assert "store buffer cpu0" in state_text(snapshot(tso))
+
+
+def test_a_read_hold_taken_before_the_run_is_drawn_from_its_first_step():
+    """The workers signed their leases before the run: the rwlock row starts held."""
+    from simulator.viz.lanes import draw_lock_row
+
+    class Axes:  # records what is drawn
+        def __init__(self):
+            self.texts = []
+
+        def plot(self, *args, **kwargs):
+            pass
+
+        def fill_between(self, *args, **kwargs):
+            pass
+
+        def text(self, x, y, s, **kwargs):
+            self.texts.append((x, s))
+
+    ax = Axes()
+    draw_lock_row(ax, report_trace(), [], "rwlock.vmm_rwlock", 0, 0, 20)
+    assert ax.texts and ax.texts[0][0] < 0 and ax.texts[0][1] == "tx, rx"
+
+
+def test_the_fatal_sleep_never_returned_and_says_no_result():
+    """The TX worker's cv_wait_sig never returns: no '= ...' after it."""
+    from simulator.viz.timeline import fatal_step
+
+    step, text = fatal_step(report_trace())
+    assert step == 81
+    assert text == "tx in viona_worker: cv_wait_sig tx.vr_cv, tx.vr_lock"

@@ -409,9 +409,21 @@ def test_each_excerpt_sits_beside_a_model_step_of_the_same_name(func):
     beside them performs ops named after the same function."""
     e = EXCERPTS[func]
     assert 1 <= len(e.lines) <= 6
-    assert any(source in e.where for source in ("illumos-joyent", "Linux", "hyperkit"))
+    assert any(source in e.where
+               for source in ("illumos-joyent", "illumos-gate", "Linux", "hyperkit"))
     assert f'"{func}"' in e.model_source()
     assert func in repr(beside(func)) and "<pre" in beside(func)._repr_html_()
+
+
+def test_beside_keeps_each_line_of_the_models_code_whole():
+    """A wrapped Python line reads as two: the model's column scrolls sideways
+    instead (the short C quotation may wrap)."""
+    import re
+
+    page = beside("vmm_lease_block")._repr_html_()
+    real, model = re.findall(r"<pre style='([^']*)'>", page)
+    assert "white-space:pre;" in model and "overflow-x:auto" in model
+    assert "pre-wrap" in real
 
 
 # ------------------------------------------------------------------ the wait-for graph

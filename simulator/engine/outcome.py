@@ -39,7 +39,7 @@ def verdict(m: Machine) -> Verdict | None:
         held, reason = m.check_property(m)
         return Verdict(OK if held else VIOLATION, reason)
     blocked = [t for t in m.threads if t.op is not None]
-    waits = tuple(wait_for(m, t) for t in blocked)
+    waits = tuple(wait_for(m, t, final=True) for t in blocked)
     reason = m.check_property(m)[1] if m.check_property is not None else ""
     if m.nudge_fn is not None and _nudge_helps(m, live, blocked):
         return Verdict(STUCK, reason, waits)
@@ -65,13 +65,15 @@ def nudgeable(t: Thread) -> bool:
     return t.wait is not None and t.wait[0] == "cv" and t.wait[2]
 
 
-def wait_for(m: Machine, t: Thread) -> str:
-    """What a blocked thread waits for, in words (one wait-for edge)."""
+def wait_for(m: Machine, t: Thread, *, final: bool = False) -> str:
+    """What a blocked thread waits for, in words (one wait-for edge). ``final``:
+    the run has ended, so a sleeper on a condition variable will never be woken
+    (mid-run, someone may still signal it)."""
     op = t.op
     who = f"{t.name} in {op[1]}"
     if t.wait is not None and t.wait[0] == "cv":
         kind = "cv_wait_sig" if t.wait[2] else "cv_wait"
-        return f"{who}: {kind} on {t.wait[1]} (no one left to signal it)"
+        return f"{who}: {kind} on {t.wait[1]}" + (" (no one left to signal it)" if final else "")
     if t.wait is not None and t.wait[0] == "timer":
         return f"{who}: sleeping until timer {t.wait[1]} fires"
     if op[0] in (O.LOCK, O.CV_REACQUIRE):

@@ -39,6 +39,7 @@ def snapshot(m: Machine) -> dict:
     mem = m.memory
     return {
         "memory": dict(mem.cells),
+        "buffered": mem.buffered,  # False: sequential consistency, every CPU sees memory
         "store_buffers": {f"cpu{c}": mem.buffer(c) for c in range(m.cpus)},
         "views": {f"cpu{c}": {a: mem.visible(c, a) for a, _ in mem.buffer(c)}
                   for c in range(m.cpus)},

@@ -167,7 +167,7 @@ class LeaseLivelock(Scenario):
                  "vmm_lease_lock around it; breaks meanwhile are deferred",
     }
     params = (
-        Param("host_cpus", 4, "host CPUs the four threads share, dealt out in the order "
+        Param("host_cpus", 4, "host CPUs the threads share, dealt out in the order "
               "vcpu0, tx, vcpu1, rx (1: one tightly capped CPU)", low=1, high=4),
         Param("ioctls", 2, "memory-map ioctls vCPU 0 issues in a row, each taking the "
               "write lock (the last is VM_MUNMAP_MEMSEG)", low=1, high=3),

@@ -114,6 +114,58 @@ EXCERPTS = {e.func: e for e in (
              "pthread_mutex_unlock(&sc->mtx);"),
             "simulator.models.ahci:AhciPort.ata_ioreq_cb",
             "blkio's completion callback takes the controller's lock"),
+    # illumos #14026: vmm_drv leases and viona's ring worker (chapter 4)
+    Excerpt("viona_worker",
+            "illumos-gate usr/src/uts/i86pc/io/viona/viona_ring.c, viona_worker() at 6703a0e",
+            ("while (ring->vr_state_flags == 0) {",
+             "    if (vmm_drv_lease_expired(ring->vr_lease)) {",
+             "        if (!viona_ring_lease_renew(ring)) …",
+             "    }",
+             "    (void) cv_wait_sig(&ring->vr_cv, &ring->vr_lock);",
+             "    …"),
+            "simulator.models.viona:VionaRing.viona_worker,VionaRing.keep_lease_fresh",
+            "vr_lock is held all through the loop; unchanged by 6703a0e"),
+    Excerpt("vmm_drv_lease_sign",
+            "illumos-gate usr/src/uts/i86pc/io/vmm/vmm_sol_dev.c, vmm_drv_lease_sign() at 6703a0e",
+            ("mutex_enter(&sc->vmm_lease_lock);",
+             "while (sc->vmm_lease_blocker != 0) {",
+             "    cv_wait(&sc->vmm_lease_cv, &sc->vmm_lease_lock);",
+             "}",
+             "list_insert_tail(&sc->vmm_lease_list, lease);",
+             "vmm_read_lock(sc);"),
+            "simulator.models.lease:Leases.vmm_drv_lease_sign",
+            "viona calls it from viona_ring_lease_renew(), which asserts that vr_lock is held"),
+    Excerpt("vmm_write_lock",
+            "illumos-gate usr/src/uts/i86pc/io/vmm/vmm_sol_dev.c, vmm_write_lock() before 6703a0e",
+            ("mutex_enter(&sc->vmm_lease_lock);",
+             "… for each lease on vmm_lease_list, not yet expired: …",
+             "    lease->vml_expired = B_TRUE;",
+             "    sync_break = lease->vml_expire_func(arg);",
+             "mutex_exit(&sc->vmm_lease_lock);",
+             "rw_enter(&sc->vmm_rwlock, RW_WRITER);"),
+            "simulator.models.lease:Leases.vmm_lease_block",
+            "every expire callback runs with vmm_lease_lock held"),
+    Excerpt("vmm_lease_block",
+            "illumos-gate usr/src/uts/i86pc/io/vmm/vmm_sol_dev.c, vmm_lease_block() at 6703a0e",
+            ("lease->vml_expired = B_TRUE;",
+             "mutex_exit(&sc->vmm_lease_lock);",
+             "sync_break = expiref(arg);",
+             "mutex_enter(&sc->vmm_lease_lock);",
+             "…",
+             "… break the deferred leases; cv_wait for an empty list …"),
+            "simulator.models.lease:BlockingLeases.vmm_lease_block",
+            "the loop moved out of vmm_write_lock; the callback runs without vmm_lease_lock"),
+    Excerpt("viona_ring_lease_expire_cb",
+            "illumos-gate usr/src/uts/i86pc/io/viona/viona_ring.c, "
+            "viona_ring_lease_expire_cb() at 6703a0e",
+            ("+ mutex_enter(&ring->vr_lock);",
+             "cv_broadcast(&ring->vr_cv);",
+             "+ mutex_exit(&ring->vr_lock);",
+             "",
+             "/* The lease will be broken asynchronously. */",
+             "return (B_FALSE);"),
+            "simulator.models.viona:LockedExpireRing.viona_ring_lease_expire_cb",
+            "the + lines are 6703a0e's: before it the broadcast was made without vr_lock"),
 )}
 
 
@@ -146,16 +198,22 @@ class Beside:
         real = "\n".join(
             f"<span style='background:#e6ffec'>{x(line)}</span>" if line.startswith("+")
             else x(line) for line in self.e.lines)
-        box = ("style='margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
-               "white-space:pre-wrap'")
+        box = "margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
+        # The quoted C is a few short lines and may wrap (between words: a
+        # notebook's own style would break them anywhere); the model's Python
+        # must keep its lines (a wrapped line reads as two): it scrolls sideways
+        # instead, and its column takes what the quotation leaves.
         return (
-            "<div style='display:flex;gap:1em;max-width:1000px'>"
-            f"<div style='flex:1'><div style='font-size:11px;color:#555'>{x(self.e.where)}"
-            f"</div><pre {box}>{real}</pre><div style='font-size:11px'><i>{x(self.e.note)}"
-            "</i></div></div>"
-            f"<div style='flex:1'><div style='font-size:11px;color:#555'>the model: "
+            "<div style='display:flex;gap:1em;max-width:1100px'>"
+            "<div style='flex:0 1 auto;max-width:42%'>"
+            f"<div style='font-size:11px;color:#555'>{x(self.e.where)}</div>"
+            f"<pre style='{box}white-space:pre-wrap;word-break:normal'>{real}</pre>"
+            f"<div style='font-size:11px'><i>{x(self.e.note)}</i></div></div>"
+            "<div style='flex:1 1 0;min-width:0'>"
+            f"<div style='font-size:11px;color:#555'>the model: "
             f"<code>{x(', '.join(self.e.model_names))}</code></div>"
-            f"<pre {box}>{x(self.e.model_source())}</pre></div></div>")
+            f"<pre style='{box}white-space:pre;overflow-x:auto'>"
+            f"{x(self.e.model_source())}</pre></div></div>")
 
 
 def beside(func: str) -> Beside:

@@ -228,8 +228,7 @@ class SchedulerGame:
 
     def text(self) -> str:
         """The current state as plain text."""
-        return state_text(self.machine.snapshot(), self.initial, self.cells(),
-                          self.memory_model)
+        return state_text(self.machine.snapshot(), self.initial, self.cells())
 
     def figure(self):
         """The swimlanes of the game so far (the fatal step marked once it is won)."""
@@ -286,4 +285,4 @@ class SchedulerGame:
         log = "\n".join(self.lines()[-18:])
         ui["log"].value = f"<pre style='font-size:11px;margin:0'>{html.escape(log)}</pre>"
         ui["state"].value = state_html(self.machine.snapshot(), self.initial,
-                                       self.cells(), self.memory_model)
+                                       self.cells())

@@ -158,10 +158,9 @@ class Lane:
 
     @property
     def height(self) -> float:
-        # a lane with nothing in this window still needs a line for its name
-        if not self.marks and not self.lines:
-            return 1.0
-        return self.lines + (1.3 if self.marks else 0.4)
+        # An empty lane keeps a line, so that two of them in a row do not
+        # print their names on top of each other.
+        return self.lines + (1.3 if self.marks else 1.0)
 
 
 def lane_order(trace: Trace) -> list[tuple[str, int]]:
@@ -291,7 +290,10 @@ def _holder_text(v) -> str:
 
 def draw_lock_row(ax, trace, lanes, key, y, start, end) -> None:
     history = changes(trace, key)
-    spans, holder, since = [], None, start - 0.5
+    # Before its first change the lock is held as that change found it: a
+    # read hold taken before the run began is drawn from the start.
+    holder = next((s["diff"][key][0] for s in trace.steps if key in s.get("diff", {})), None)
+    spans, since = [], start - 0.5
     for k, v in history:
         if k >= end:
             break

@@ -189,22 +189,19 @@ def shown_cells(snap: dict, initial: dict[str, int], cells: list[str]) -> list[s
     return list(out)
 
 
-def per_cpu_views(snap: dict, memory_model: str | None) -> list[str]:
-    """The CPUs whose view of memory gets a column (and whose store buffer gets a
-    line): all of them under TSO; none under SC, where every CPU sees memory itself
-    and the columns would only repeat it — unless a buffer does hold something."""
-    cpus = list(snap["store_buffers"])
-    if memory_model == "sc" and not any(snap["store_buffers"].values()):
-        return []
-    return cpus
+def _viewers(snap: dict) -> list[str]:
+    """The CPUs whose own view of memory is worth a column and whose store buffer
+    a line: all of them under TSO, none under sequential consistency (where
+    each would only repeat memory and an empty buffer)."""
+    return list(snap["store_buffers"]) if snap.get("buffered", True) else []
 
 
 def state_text(snap: dict, initial: dict[str, int] | None = None,
-               cells: list[str] | None = None, memory_model: str | None = None) -> str:
+               cells: list[str] | None = None) -> str:
     """A snapshot as plain text: memory as each CPU sees it, store buffers, locks,
-    waiters and threads (under ``memory_model`` "sc", memory alone)."""
+    waiters and threads."""
     initial = initial if initial is not None else snap["memory"]
-    cpus = per_cpu_views(snap, memory_model)
+    cpus = _viewers(snap)
     rows = shown_cells(snap, initial, cells or [])
     width = max([len(r) for r in rows] + [6])
     # "" is no CPU: visible() then gives memory itself
@@ -215,8 +212,8 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
         seen = "".join(f"  {show(addr, visible(snap, c, addr)):>{col}}" for c in cpus)
         lines.append(f"{addr:<{width}}  {show(addr, snap['memory'][addr]):>{col}}{seen}")
     for cpu in cpus:
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu])
-        lines.append(f"store buffer {cpu} (oldest first): {entries or 'empty'}")
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu]) or "empty"
+        lines.append(f"store buffer {cpu} (oldest first): {entries}")
     for name, owner in snap["mutexes"].items():
         lines.append(f"mutex {name}: {owner or 'free'}")
     for name, holders in snap["rwlocks"].items():
@@ -232,12 +229,12 @@ def state_text(snap: dict, initial: dict[str, int] | None = None,
 
 
 def state_html(snap: dict, initial: dict[str, int] | None = None,
-               cells: list[str] | None = None, memory_model: str | None = None) -> str:
+               cells: list[str] | None = None) -> str:
     """The same as ``state_text``, as a small HTML table and lists for a widget.
     A value a CPU sees that differs from memory is shown in bold red."""
     e = html.escape
     initial = initial if initial is not None else snap["memory"]
-    cpus = per_cpu_views(snap, memory_model)
+    cpus = _viewers(snap)
     cell = "style='padding:1px 10px;text-align:right;border-bottom:1px solid #eee'"
     head = "".join(f"<th {cell}>{e(c)} sees</th>" for c in cpus)
     body = []
@@ -255,8 +252,8 @@ def state_html(snap: dict, initial: dict[str, int] | None = None,
              f"{''.join(body)}</table>"]
     items = []
     for cpu in cpus:
-        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu])
-        items.append(f"store buffer {cpu}: {e(entries or 'empty')}")
+        entries = ", ".join(f"{a}={show(a, v)}" for a, v in snap["store_buffers"][cpu]) or "empty"
+        items.append(f"store buffer {cpu}: {e(entries)}")
     items += [f"mutex {e(n)}: {e(o or 'free')}" for n, o in snap["mutexes"].items()]
     items += [f"rwlock {e(n)}: {e(', '.join(h) or 'free')}" for n, h in snap["rwlocks"].items()]
     items += [f"cv {e(n)} waiters: {e(', '.join(w))}"

@@ -133,8 +133,7 @@ class Stepper:
 
     def text(self, position: int | None = None) -> str:
         """The state at this position as plain text."""
-        return state_text(self.state(position), self.initial, self.cells,
-                          self.trace.memory_model)
+        return state_text(self.state(position), self.initial, self.cells)
 
     def window(self) -> int:
         """The first step of the picture's window that holds this position's step."""
@@ -225,5 +224,4 @@ class Stepper:
             self._syncing = False
         ui["line"].value = f"<pre style='margin:0'>{html.escape(self.line())}</pre>"
         ui["picture"].value = self.picture_html()
-        ui["state"].value = state_html(self.state(), self.initial, self.cells,
-                                       self.trace.memory_model)
+        ui["state"].value = state_html(self.state(), self.initial, self.cells)

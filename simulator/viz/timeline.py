@@ -91,8 +91,9 @@ def fatal_step(trace: Trace) -> tuple[int | None, str]:
         decisive = ()
     for s in reversed(steps):
         if s["func"] in decisive:
+            got = result_of(s)  # none for an op that never returned (a sleep for good)
             return s["i"], (f"{s['thread']} in {s['func']}: {s['op']} "
-                            f"{op_args(s['op'], s['detail'])} = {result_of(s)}")
+                            f"{op_args(s['op'], s['detail'])}" + (f" = {got}" if got else ""))
     if stale:
         r = stale[-1]
         return r.step, (f"{r.thread} in {r.func} read {r.addr} = {r.got} while cpu{r.cpu}'s "

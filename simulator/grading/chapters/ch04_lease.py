@@ -3,7 +3,8 @@
 - **Part A, predict.** The chapter's two-thread handshake — the ring worker
   checks ``vml_expired`` and sleeps on ``vr_cv`` under ``vr_lock``; the write
   locker stores ``vml_expired`` and broadcasts, with or without ``vr_lock``
-  — run in a seeded order: what does the worker's check read, how many
+  — run in a seeded order, shown as whose turn it was up to the broadcast
+  (never what a step did): what does the worker's check read, how many
   threads does the broadcast wake, is the worker left asleep for good?
   ``question(seed)`` asks and ``solve`` answers by running the same machine;
   practice with ``python -m simulator quiz lease-livelock --seed N [-c]``.
@@ -77,9 +78,16 @@ KEYS = {
     "woken": "how many threads the cv_broadcast wakes: 0 or 1",
     "stuck": "True or False: is the worker left asleep in cv_wait for good?",
 }
-SHOWN = {"lock": "mutex_enter({d})", "unlock": "mutex_exit({d})", "load": "load {d}",
-         "store": "store {d}", "cv_wait": "cv_wait({d})", "cv_reacquire": "woken: re-takes {lock}",
-         "cv_broadcast": "cv_broadcast({d})"}
+# The two threads' code, as the question shows it: each line is one step.
+CODE = {
+    False: ("worker: mutex_enter(vr_lock); load vml_expired; if it read 0: "
+            "cv_wait(vr_cv, vr_lock); mutex_exit(vr_lock)",
+            "writer: store vml_expired = 1; cv_broadcast(vr_cv)"),
+    True: ("worker: mutex_enter(vr_lock); load vml_expired; if it read 0: "
+           "cv_wait(vr_cv, vr_lock); mutex_exit(vr_lock)",
+           "writer: store vml_expired = 1; mutex_enter(vr_lock); cv_broadcast(vr_cv); "
+           "mutex_exit(vr_lock)"),
+}
 
 
 @dataclass(frozen=True)
@@ -104,18 +112,27 @@ class Question:
             raise UsageError(f"seed {self.seed} is a graded question: the grader answers it")
         return solve(self)
 
+    def turns(self) -> tuple[str, ...]:
+        """Whose step it was, in order, up to and including the writer's broadcast:
+        everything the answer depends on, and nothing of what the steps did."""
+        ops_taken = [s["op"] for s in self.steps()]
+        return self.schedule[:ops_taken.index("cv_broadcast") + 1]
+
     def __str__(self) -> str:
+        # Only the turns are shown, never what each step did or returned: the
+        # values asked for are to be worked out from the code, not read off.
         kind = "graded question" if is_graded(self.seed) else "practice question"
         holds = "holds vr_lock" if self.locked else "does not take vr_lock"
+        worker_code, writer_code = CODE[self.locked]
         lines = [f"# seed {self.seed} ({kind}): the write locker's broadcast {holds}",
-                 "# the steps, in the order they were taken:"]
-        for i, s in enumerate(self.steps(), 1):
-            d = s["detail"]
-            text = SHOWN.get(s["op"], s["op"]).format(d=d, lock=d.split(", ")[-1])
-            if s["op"] == "store":
-                text = "store " + d.replace(", ", " = ")
-            lines.append(f"#  {i:>2}. {s['thread']:<6}  {text}")
-        lines += ["#", "# predict:"] + [f"#   {k:<7} = ?   ({v})" for k, v in KEYS.items()]
+                 "# the code; each statement is one step (a woken cv_wait takes one more,",
+                 "# to take vr_lock back):",
+                 f"#   {worker_code}",
+                 f"#   {writer_code}",
+                 "# whose step it was, in order, up to the writer's cv_broadcast:",
+                 f"#   {' '.join(self.turns())}",
+                 "# then both threads run on, in any order, until neither can.",
+                 "#", "# predict:"] + [f"#   {k:<7} = ?   ({v})" for k, v in KEYS.items()]
         return "\n".join(lines)
 
 
@@ -215,7 +232,8 @@ def check_abba_schedule(schedule: object, ctx: Context) -> CheckResult:
 
 
 # =================================================================== Part C
-LEASE_FIX = FixExercise(SCENARIO, "illumos #14026", "no longer loses the TX worker's wake-up",
+LEASE_FIX = FixExercise(SCENARIO, "illumos #14026",
+                        "neither loses the TX worker's wake-up nor deadlocks the write locker",
                         max_states=60_000,
                         limit_hint="the run never ends: does the worker renew again and "
                                    "again, or does some code never stop yielding?")
