@@ -43,13 +43,14 @@ test: $(STAMP) proxy
 	$(MAKE) --no-print-directory sanitize
 	$(BIN)/python -m pytest -q
 
-# The native tests (native/tests/test_native.c) built with AddressSanitizer,
-# LeakSanitizer and UndefinedBehaviorSanitizer (their runtimes come with gcc).
+# The native tests (native/tests/test_native.c) built, with every native file,
+# with AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer (their
+# runtimes come with gcc).
 # Tests that need /dev/kvm or two CPUs skip and say why; a compiler that cannot
 # build with the sanitizers skips the whole target and says so.
 SAN_DIR   := native/build/sanitize
 SAN_BIN   := $(SAN_DIR)/test_native
-SAN_SRC   := $(addprefix native/,error.c vm.c vcpu.c bench.c litmus.c race.c)
+SAN_SRC   := $(wildcard native/*.c)
 SAN_FLAGS := -std=gnu11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -pthread \
              -fsanitize=address,undefined -fno-sanitize-recover=all \
              -Wall -Wextra -Werror -Inative

@@ -37,17 +37,23 @@ uint64_t hvr_clock__ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* A deadline ms from now on `clock` (condition variables here use CLOCK_MONOTONIC;
- * pthread_timedjoin_np takes CLOCK_REALTIME). */
-void hvr_clock__deadline(struct timespec *ts, clockid_t clock, uint32_t ms)
+/* A deadline us microseconds from now on `clock` (condition variables here use
+ * CLOCK_MONOTONIC; pthread_timedjoin_np and sem_timedwait take CLOCK_REALTIME). */
+void hvr_clock__deadline_us(struct timespec *ts, clockid_t clock, uint64_t us)
 {
 	clock_gettime(clock, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts->tv_sec += (time_t)(us / 1000000);
+	ts->tv_nsec += (long)(us % 1000000) * 1000L;
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+/* The same, ms milliseconds from now. */
+void hvr_clock__deadline(struct timespec *ts, clockid_t clock, uint32_t ms)
+{
+	hvr_clock__deadline_us(ts, clock, (uint64_t)ms * 1000);
 }
 
 /*

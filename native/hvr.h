@@ -190,8 +190,10 @@ struct hvr_wakeup_counts {
 	uint64_t rounds;         /* handshakes run                                */
 	uint64_t waited;         /* the waiter found the flag clear and slept     */
 	uint64_t woken;          /* ...and the broadcast woke it                  */
-	uint64_t lost;           /* ...and slept on after the broadcast returned  */
-	uint64_t late;           /* ...timed out before the broadcast returned    */
+	uint64_t lost;           /* ...and slept on: the broadcast returned before */
+	                         /*    its deadline, yet it timed out              */
+	uint64_t late;           /* ...its deadline came before the broadcast     */
+	                         /*    returned                                    */
 	int32_t waiter_cpu;      /* the CPUs the two threads were pinned to       */
 	int32_t waker_cpu;
 };

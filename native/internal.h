@@ -108,5 +108,6 @@ int hvr_cpu__pin_self(int cpu);
 int hvr_cpu__allowed(int *cpus, int max);
 uint64_t hvr_clock__ns(void);
 void hvr_clock__deadline(struct timespec *ts, clockid_t clock, uint32_t ms);
+void hvr_clock__deadline_us(struct timespec *ts, clockid_t clock, uint64_t us);
 
 #endif

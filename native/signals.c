@@ -58,22 +58,11 @@ static pid_t gettid_(void)
 	return (pid_t)syscall(SYS_gettid);
 }
 
-static void deadline_in(struct timespec *ts, uint32_t ms, clockid_t clock)
-{
-	clock_gettime(clock, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 static int sem_wait_ms(sem_t *sem, uint32_t ms)
 {
 	struct timespec ts;
 
-	deadline_in(&ts, ms, CLOCK_REALTIME);
+	hvr_clock__deadline(&ts, CLOCK_REALTIME, ms);
 	while (sem_timedwait(sem, &ts) < 0)
 		if (errno != EINTR)
 			return -1;
@@ -160,7 +149,7 @@ static void lab__join(pthread_t t, uint32_t ms)
 
 	/* A thread that does not leave in time is left behind: the process is
 	 * about to end anyway, and waiting longer is what this must never do. */
-	deadline_in(&ts, ms, CLOCK_REALTIME);
+	hvr_clock__deadline(&ts, CLOCK_REALTIME, ms);
 	pthread_timedjoin_np(t, NULL, &ts);
 }
 
@@ -169,7 +158,7 @@ static int lab__cancel_wait(struct cancel_lab *l, uint32_t ms)
 	struct timespec ts;
 	int done;
 
-	deadline_in(&ts, ms, CLOCK_REALTIME);
+	hvr_clock__deadline(&ts, CLOCK_REALTIME, ms);
 	pthread_mutex_lock(&l->bse_mtx);
 	while (l->bse_pending)
 		if (pthread_cond_timedwait(&l->bse_cond, &l->bse_mtx, &ts) == ETIMEDOUT)

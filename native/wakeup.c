@@ -16,15 +16,15 @@
  * Each round the waker first spins a little longer than the round before
  * (sweeping its store across the waiter's path), and `window` steps of a
  * busy loop between the waiter's check and its sleep stand for a loaded
- * host taking the CPU away right there. Every wait is bounded: a wait that
- * times out after the broadcast has returned is a lost wake-up; one that
- * times out before the broadcast returned (the waker was descheduled, or
- * the broadcast itself waited for the sleeper) is counted apart as late.
+ * host taking the CPU away right there. Every wait is bounded: a sleep that
+ * times out although the broadcast returned before its deadline is a lost
+ * wake-up; one whose deadline came before the broadcast returned (the waker
+ * was descheduled, or the broadcast itself waited for the sleeper) is
+ * counted apart as late.
  * Nothing here waits without a deadline.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,6 +39,7 @@ struct wk {
 	volatile uint32_t flag;     /* the condition: "your lease has expired"      */
 	uint64_t go;                /* round the waker may play (waiter writes)     */
 	uint64_t bdone;             /* last round whose broadcast returned (waker)  */
+	uint64_t bdone_ns;          /* when it returned (CLOCK_MONOTONIC, waker)    */
 	int locked;                 /* 1: the waker broadcasts holding m            */
 	uint64_t rounds;
 	uint32_t window, timeout_us;
@@ -69,56 +70,31 @@ static int wk_await(uint64_t *word, uint64_t want)
 	return 0;
 }
 
-/* The n-th CPU of this process's affinity mask, or -1 if it has fewer. */
-static int wk_allowed_cpu(const cpu_set_t *allowed, int n)
-{
-	int cpu;
-
-	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, allowed) && n-- == 0)
-			return cpu;
-	return -1;
-}
-
-static int wk_pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-static void wk_deadline(struct timespec *ts, uint32_t us)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_nsec += (long)(us % 1000000) * 1000L;
-	ts->tv_sec += us / 1000000 + ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
 /* One round on the waiter's side; counts what happened to its sleep. */
 static int wk_wait_round(struct wk *w, uint64_t round)
 {
 	struct hvr_wakeup_counts *out = w->out;
 	struct timespec ts;
+	uint64_t deadline_ns;
 	int rc = 0;
 
 	pthread_mutex_lock(&w->m);
 	if (!w->flag) {
 		out->waited++;
 		wk_spin(w->window);            /* the window: checked, not yet asleep */
-		wk_deadline(&ts, w->timeout_us);
+		hvr_clock__deadline_us(&ts, CLOCK_MONOTONIC, w->timeout_us);
+		deadline_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		/* Like viona's worker: one check above, then sleep regardless. */
 		rc = pthread_cond_timedwait(&w->cv, &w->m, &ts);
 		while (rc == 0 && !w->flag)     /* a spurious wake-up sleeps again */
 			rc = pthread_cond_timedwait(&w->cv, &w->m, &ts);
 		if (rc == 0)
 			out->woken++;
-		else if (__atomic_load_n(&w->bdone, __ATOMIC_ACQUIRE) >= round)
-			out->lost++;            /* the broadcast returned; we slept on */
+		else if (__atomic_load_n(&w->bdone, __ATOMIC_ACQUIRE) >= round &&
+			 w->bdone_ns < deadline_ns)
+			out->lost++;            /* it returned while we slept; we slept on */
 		else
-			out->late++;            /* the broadcast had not returned yet */
+			out->late++;            /* our sleep ended before it returned */
 	}
 	pthread_mutex_unlock(&w->m);
 	/* The round is over once the broadcast has returned; then reset the flag. */
@@ -133,7 +109,7 @@ static void *wk_waiter(void *arg)
 	struct wk *w = arg;
 	uint64_t round;
 
-	if (w->cpu[0] >= 0 && (w->ret[0] = wk_pin(w->cpu[0])))
+	if ((w->ret[0] = hvr_cpu__pin_self(w->cpu[0])))
 		goto stop;
 	for (round = 1; round <= w->rounds; round++) {
 		__atomic_store_n(&w->go, round, __ATOMIC_RELEASE);
@@ -151,7 +127,7 @@ static void *wk_waker(void *arg)
 	struct wk *w = arg;
 	uint64_t round;
 
-	if (w->cpu[1] >= 0 && (w->ret[1] = wk_pin(w->cpu[1])))
+	if ((w->ret[1] = hvr_cpu__pin_self(w->cpu[1])))
 		return NULL;
 	for (round = 1; round <= w->rounds; round++) {
 		if ((w->ret[1] = wk_await(&w->go, round)))
@@ -165,6 +141,11 @@ static void *wk_waker(void *arg)
 		pthread_cond_broadcast(&w->cv);
 		if (w->locked)
 			pthread_mutex_unlock(&w->m);
+		/* The time first, then the round that publishes it. A sleep whose
+		 * deadline passed before this moment may have timed out before the
+		 * broadcast reached it: that is late, not lost, even if the waiter
+		 * only gets the mutex back (and reads bdone) afterwards. */
+		w->bdone_ns = hvr_clock__ns();
 		__atomic_store_n(&w->bdone, round, __ATOMIC_RELEASE);
 	}
 	return NULL;
@@ -175,9 +156,8 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 {
 	pthread_condattr_t attr;
 	pthread_t t[2];
-	cpu_set_t allowed;
 	struct wk w;
-	int err, ret = 0;
+	int cpus[2], ncpu, err, ret = 0;
 
 	if (rounds == 0 || rounds > 1000000)
 		return hvr_error__set(EINVAL, "rounds must be 1-1000000, not %llu",
@@ -186,11 +166,12 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 		return hvr_error__set(EINVAL, "window must be 0-100000 steps, not %u", window);
 	if (timeout_us < 100 || timeout_us > 1000000)
 		return hvr_error__set(EINVAL, "timeout must be 100-1000000 us, not %u", timeout_us);
-	if (sched_getaffinity(0, sizeof(allowed), &allowed))
-		return hvr_error__set(errno, "sched_getaffinity: %s", strerror(errno));
-	if (CPU_COUNT(&allowed) < 2)
+	ncpu = hvr_cpu__allowed(cpus, 2);       /* within taskset/cpuset limits */
+	if (ncpu < 0)
+		return ncpu;
+	if (ncpu < 2)
 		return hvr_error__set(EXDEV, "needs two CPUs to race on; this process may use %d",
-				      CPU_COUNT(&allowed));
+				      ncpu);
 
 	memset(&w, 0, sizeof(w));
 	memset(out, 0, sizeof(*out));
@@ -199,8 +180,8 @@ int hvr_wakeup__run(int locked, uint64_t rounds, uint32_t window, uint32_t timeo
 	w.window = window;
 	w.timeout_us = timeout_us;
 	w.out = out;
-	w.cpu[0] = wk_allowed_cpu(&allowed, 0);
-	w.cpu[1] = wk_allowed_cpu(&allowed, 1);
+	w.cpu[0] = cpus[0];
+	w.cpu[1] = cpus[1];
 	out->waiter_cpu = w.cpu[0];
 	out->waker_cpu = w.cpu[1];
 	pthread_mutex_init(&w.m, NULL);

@@ -20,3 +20,19 @@ def run_cli():
         return proc.returncode, proc.stdout, proc.stderr
 
     return run
+
+
+@pytest.fixture
+def refused():
+    """Build a scenario's machine that must be refused; return the refusal,
+    checked to be a UsageError of one line."""
+    from simulator import scenarios
+    from simulator.errors import UsageError
+
+    def build(scenario: str, variant="buggy", params: dict | None = None) -> str:
+        with pytest.raises(UsageError) as err:
+            scenarios.get(scenario).machine(variant, params)
+        assert "\n" not in str(err.value)
+        return str(err.value)
+
+    return build

@@ -1,13 +1,19 @@
 """Helpers for the grading tests: run a check on an answer the way a grade cell does."""
 from __future__ import annotations
 
+import ast
 import textwrap
+from pathlib import Path
 
+import nbformat
 import pytest
 
+from simulator.grading.answers import last_binding
 from simulator.grading.client import run_request
 from simulator.grading.instructor import instructor_dir
 from simulator.grading.result import CheckResult
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
 needs_instructor = pytest.mark.skipif(
     instructor_dir() is None, reason="the instructor's hidden checks (solutions/grading) are "
@@ -23,6 +29,65 @@ def class_answer(source: str, name: str | None = None) -> dict:
 
 def data_answer(value) -> dict:
     return {"kind": "data", "value": value}
+
+
+def subclass_source(base: str, body: str, name: str, method: str | None = None) -> str:
+    """The text of a student's class ``name`` deriving from ``base``: ``body``
+    holds its methods or, with ``method``, the body of that one method."""
+    body = textwrap.dedent(body).strip()
+    if method is not None:
+        body = f"def {method}:\n" + textwrap.indent(body, " " * 4)
+    return f"class {name}({base}):\n" + textwrap.indent(body, " " * 4) + "\n"
+
+
+def subclass_answer(base: str, body: str, name: str, method: str | None = None) -> dict:
+    """``subclass_source`` as the answer a grade cell hands in."""
+    return class_answer(subclass_source(base, body, name, method))
+
+
+# ------------------------------------------- wrong answers several tests hand in
+# Chapter 1: a locked op on the used *entry*: it drains, but the used.idx store
+# after it waits (methods of a VirtioDevice).
+LOCKED_TOO_EARLY = """
+def vq_relchain(self, head, iolen):
+    r = self.ring
+    uidx = yield ops.load(r.USED_IDX, "vq_relchain")
+    yield ops.swap(r.used_id(uidx), head, "vq_relchain")
+    yield ops.store(r.used_len(uidx), iolen, "vq_relchain")
+    yield ops.store(r.USED_IDX, (uidx + 1) & U16, "vq_relchain")
+"""
+
+
+def pir_rule(compare: str, name: str = "FixedPIR") -> str:
+    """Chapter 2: a notification rule that notifies when ``compare`` holds,
+    ``top`` being the highest other vector pending (a class's text)."""
+    return subclass_source("PostedInterrupts", f"""
+        old = yield ops.fetch_or(self.pending, PIR_MASK_PENDING, "vmx_set_intr_ready")
+        if not old & PIR_MASK_PENDING:
+            return True
+        for i in range(PIR_WORDS - 1, -1, -1):
+            word = yield ops.load(self.words[i], "vmx_set_intr_ready")
+            if i == vector // 64:
+                word &= ~(1 << (vector % 64))
+            if word:
+                top = i * 64 + word.bit_length() - 1
+                return {compare}
+        return True
+        """, name, "notify_needed(self, vector)")
+
+
+def solution_cells(notebook: str) -> dict[str, str]:
+    """The code cells of a chapter's solution notebook, by cell id."""
+    nb = nbformat.read(SOLUTIONS / notebook, as_version=4)
+    return {c.id: c.source for c in nb.cells if c.cell_type == "code"}
+
+
+def solution_answer(notebook: str, name: str) -> dict:
+    """What the solution binds ``name`` to last, as the grader takes it."""
+    binding = last_binding(list(solution_cells(notebook).values()), name)
+    if binding.kind == "class":
+        return class_answer(binding.text)
+    return data_answer(ast.literal_eval(binding.text))
 
 
 def grade(check_id: str, answer: dict, student: str = "alice", **kwargs) -> CheckResult:

@@ -6,10 +6,9 @@ fix check; answers that are correct are tested where the keys live
 (``test_grading_keys.py``, instructor only).
 """
 import inspect
-import textwrap
 
 import pytest
-from grading_helpers import class_answer, data_answer, grade
+from grading_helpers import LOCKED_TOO_EARLY, class_answer, data_answer, grade, subclass_answer
 
 from simulator.errors import UsageError
 from simulator.grading.chapters import ch01_virtio as ch01
@@ -21,8 +20,7 @@ FLAGS_SCHEDULE = ("vcpu0* blkio* fire:io.req0 blkio* vcpu0>virtqueue_enable_cb_p
 
 
 def device(methods: str, name: str = "FixedDevice") -> dict:
-    return class_answer(f"class {name}(VirtioDevice):\n" + textwrap.indent(
-        textwrap.dedent(methods).strip(), "    ") + "\n")
+    return subclass_answer("VirtioDevice", methods, name)
 
 
 # ----------------------------------------------------------------- Part A
@@ -154,15 +152,6 @@ BUGGY = """
 def barrier_before_notify_check(self):
     return
     yield
-"""
-# A locked op on the used *entry*: it drains, but the used.idx store after it waits.
-LOCKED_TOO_EARLY = """
-def vq_relchain(self, head, iolen):
-    r = self.ring
-    uidx = yield ops.load(r.USED_IDX, "vq_relchain")
-    yield ops.swap(r.used_id(uidx), head, "vq_relchain")
-    yield ops.store(r.used_len(uidx), iolen, "vq_relchain")
-    yield ops.store(r.USED_IDX, (uidx + 1) & U16, "vq_relchain")
 """
 # A locked op after the loads it should have held back.
 LOCKED_TOO_LATE = """

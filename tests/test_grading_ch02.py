@@ -9,7 +9,7 @@ import random
 import textwrap
 
 import pytest
-from grading_helpers import class_answer, data_answer, grade
+from grading_helpers import class_answer, data_answer, grade, subclass_answer
 
 from simulator.errors import UsageError
 from simulator.grading.chapters import ch02_pir as ch02
@@ -21,8 +21,7 @@ NARRATED = "vcpu0>vm_handle_hlt viona* vcpu0* cyclic* fire:apic_timer cyclic*"
 
 
 def rule(body: str, name: str = "FixedPIR") -> dict:
-    return class_answer(f"class {name}(PostedInterrupts):\n    def notify_needed(self, vector):\n"
-                        + textwrap.indent(textwrap.dedent(body).strip(), " " * 8) + "\n")
+    return subclass_answer("PostedInterrupts", body, name, "notify_needed(self, vector)")
 
 
 # ----------------------------------------------------------------- Part A

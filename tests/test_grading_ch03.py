@@ -6,33 +6,30 @@ hyperkit without a signal handler. The worked answers of the solution
 notebook are the model's answers, and a plausible wrong fix that passes the
 visible checks is caught by a hidden one.
 """
-import ast
 import itertools
-import textwrap
-from pathlib import Path
 
-import nbformat
 import pytest
-from grading_helpers import class_answer, data_answer, grade, grade_all, needs_instructor
+from grading_helpers import (
+    class_answer,
+    data_answer,
+    grade,
+    grade_all,
+    needs_instructor,
+    solution_answer,
+    solution_cells,
+    subclass_answer,
+)
 
 from simulator.errors import UsageError
-from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch03_blockif as ch03
 from simulator.grading.exercise import graded_seed
 
-SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "03-Blockif-Cancel.ipynb"
+NOTEBOOK = "03-Blockif-Cancel.ipynb"
 NARRATED = "ioemu* blkio* mevent* fire:scsi.timeout ioemu* fire:io.be1 finish"
 
 
-def cells() -> dict[str, str]:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    return {c.id: c.source for c in nb.cells if c.cell_type == "code"}
-
-
 def round_(body: str, name: str = "FixedBlockif") -> dict:
-    return class_answer(f"class {name}(HyperkitBlockif):\n"
-                        "    def blockif_cancel_wait(self, be, bse):\n"
-                        + textwrap.indent(textwrap.dedent(body).strip(), " " * 8) + "\n")
+    return subclass_answer("HyperkitBlockif", body, name, "blockif_cancel_wait(self, be, bse)")
 
 
 # ----------------------------------------------------------------- Part A
@@ -63,7 +60,7 @@ def test_the_worked_prediction_is_the_models_answer_for_every_setting():
                                                         set(ch03.TIMEOUTS_S), ch03.KEEPS):
         q = ch03.Question(0, host, trim, timeout, keeps)
         scope = {"my_question": lambda chapter, q=q: q}
-        exec(cells()["part-a-answer"], scope)  # noqa: S102 - our own solution cell
+        exec(solution_cells(NOTEBOOK)["part-a-answer"], scope)  # noqa: S102 - our own solution cell
         assert scope["prediction"] == ch03.solve(q), q
 
 
@@ -152,7 +149,8 @@ def test_ringing_the_process_instead_of_the_thread_is_a_fix():
 
 @pytest.mark.parametrize("body, words", [
     ("yield from HyperkitBlockif.blockif_cancel_wait(self, be, bse)",
-     "even a plain run (threads taking turns) ends deadlock: ioemu waits on bse_cond"),
+     "even a plain run (threads taking turns) ends deadlock: ioemu waits in blockif_cancel "
+     "on bse_cond"),
     (LETS_GO_OF_BC_MTX, "deadlock"),
     ("raise NotImplementedError()", "even a plain run (threads taking turns) ends violation"),
     ("yield 'sigcont please'", "yielded 'sigcont please', which is not an op"),
@@ -181,18 +179,11 @@ FIX_CHECKS = ["ch03_blockif:no-handler", "ch03_blockif:fix", "ch03_blockif:freeb
               "ch03_blockif:one-round"]
 
 
-def solution(name: str) -> dict:
-    binding = last_binding(list(cells().values()), name)
-    if binding.kind == "class":
-        return class_answer(binding.text)
-    return data_answer(ast.literal_eval(binding.text))
-
-
 @needs_instructor
 def test_the_solutions_pass_every_check_of_their_grade_cells():
-    schedule = solution("schedule")
+    schedule = solution_answer(NOTEBOOK, "schedule")
     assert all(grade_all(["ch03_blockif:schedule", "ch03_blockif:schedule-path"], schedule))
-    results = grade_all(FIX_CHECKS, solution("FixedBlockif"))
+    results = grade_all(FIX_CHECKS, solution_answer(NOTEBOOK, "FixedBlockif"))
     assert len(results) == len(FIX_CHECKS) and all(results), results
 
 

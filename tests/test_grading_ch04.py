@@ -5,40 +5,30 @@ wake-up and deadlock the naive fix with schedules; write a ring worker that
 does neither. The chapter's 6703a0e ring passes the asleep check and fails
 the awake one; the solution's ring passes both, and the hidden ones.
 """
-import ast
 import inspect
-import textwrap
 from collections import Counter
-from pathlib import Path
 
-import nbformat
 import pytest
-from grading_helpers import class_answer, data_answer, grade, grade_all, needs_instructor
+from grading_helpers import (
+    data_answer,
+    grade,
+    grade_all,
+    needs_instructor,
+    solution_answer,
+    solution_cells,
+    subclass_answer,
+)
 
 from simulator.errors import UsageError
-from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch04_lease as ch04
 from simulator.grading.exercise import graded_seed
 from simulator.models.viona import LockedExpireRing, VionaRing
 
-SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "04-Lease-Livelock.ipynb"
-
-
-def cells() -> dict[str, str]:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    return {c.id: c.source for c in nb.cells if c.cell_type == "code"}
-
-
-def solution_answer(name: str) -> dict:
-    binding = last_binding(list(cells().values()), name)
-    if binding.kind == "class":
-        return class_answer(binding.text)
-    return data_answer(ast.literal_eval(binding.text))
+NOTEBOOK = "04-Lease-Livelock.ipynb"
 
 
 def ring(body: str, name: str = "Mine") -> dict:
-    return class_answer(f"class {name}(VionaRing):\n" + textwrap.indent(
-        textwrap.dedent(body).strip(), "    ") + "\n")
+    return subclass_answer("VionaRing", body, name)
 
 
 # ----------------------------------------------------------------- Part A
@@ -65,7 +55,7 @@ def test_the_solutions_worked_prediction_is_the_runs_answer_for_every_question()
     for seed in range(300):
         q = ch04.question(seed)
         scope = {"my_question": lambda chapter, q=q: q}
-        exec(cells()["part-a-answer"], scope)  # noqa: S102 - our own solution cell
+        exec(solution_cells(NOTEBOOK)["part-a-answer"], scope)  # noqa: S102 - our own solution cell
         assert scope["prediction"] == ch04.solve(q), seed
 
 
@@ -102,7 +92,7 @@ def test_a_possible_but_wrong_prediction_passes_the_visible_check_only():
 # ----------------------------------------------------------------- Part B
 @needs_instructor
 def test_the_solutions_schedules_pass_every_check():
-    lost, abba = solution_answer("lost"), solution_answer("abba")
+    lost, abba = solution_answer(NOTEBOOK, "lost"), solution_answer(NOTEBOOK, "abba")
     assert all(grade_all(["ch04_lease:lost", "ch04_lease:lost-report"], lost))
     assert grade("ch04_lease:abba", abba)
 
@@ -133,7 +123,7 @@ def test_a_lost_wakeup_without_vcpu1_in_the_picture_fails_the_hidden_check():
 @needs_instructor
 def test_the_solutions_ring_passes_every_check():
     checks = ["fix", "fix-awake", "fix-capped", "fix-capped-awake", "fix-rx"]
-    results = grade_all([f"ch04_lease:{c}" for c in checks], solution_answer("SafeRing"))
+    results = grade_all([f"ch04_lease:{c}" for c in checks], solution_answer(NOTEBOOK, "SafeRing"))
     assert all(results), results
     assert "visited every reachable state" in results[0].reason
 

@@ -8,40 +8,30 @@ check and fails the hidden one meant for it; one whose initiator does every
 vCPU's part is no rendezvous; the solution passes everything. Tests that need
 the solutions or the hidden checks skip in a student's copy.
 """
-import ast
-import textwrap
-from pathlib import Path
 
-import nbformat
 import pytest
-from grading_helpers import class_answer, data_answer, grade, grade_all, needs_instructor
+from grading_helpers import (
+    data_answer,
+    grade,
+    grade_all,
+    needs_instructor,
+    solution_answer,
+    solution_cells,
+    subclass_answer,
+)
 
 from simulator.errors import UsageError
-from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch05_rendezvous as ch05
 from simulator.grading.exercise import graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
 from simulator.scenarios.write_lock_rendezvous import report_schedule
 
-SOLUTION = Path(__file__).resolve().parent.parent / "solutions" / "05-Write-Lock-Rendezvous.ipynb"
+NOTEBOOK = "05-Write-Lock-Rendezvous.ipynb"
 STORY = " ".join(report_schedule({"ticks": 0}))  # the chapter's: bhyvectl waits for vCPU 1
 
 
-def cells() -> dict[str, str]:
-    nb = nbformat.read(SOLUTION, as_version=4)
-    return {c.id: c.source for c in nb.cells if c.cell_type == "code"}
-
-
-def solution_answer(name: str) -> dict:
-    binding = last_binding(list(cells().values()), name)
-    if binding.kind == "class":
-        return class_answer(binding.text)
-    return data_answer(ast.literal_eval(binding.text))
-
-
 def vm(body: str, name: str = "Mine") -> dict:
-    return class_answer(f"class {name}(Vm):\n" + textwrap.indent(textwrap.dedent(body).strip(),
-                                                                 " " * 4) + "\n")
+    return subclass_answer("Vm", body, name)
 
 
 # ----------------------------------------------------------------- Part A
@@ -104,7 +94,7 @@ def test_the_solutions_worked_prediction_is_the_models_answer_for_every_question
     for seed in range(400):
         q = ch05.question(seed)
         scope = {"my_question": lambda chapter, q=q: q}
-        exec(cells()["part-a-answer"], scope)  # noqa: S102 - our own solution cell
+        exec(solution_cells(NOTEBOOK)["part-a-answer"], scope)  # noqa: S102 - our own solution cell
         assert scope["prediction"] == ch05.solve(q), q
 
 
@@ -151,7 +141,7 @@ def test_a_schedule_that_misses_the_other_shape_fails_with_a_reason(schedule, wo
 @needs_instructor
 def test_the_solutions_schedule_passes_every_check():
     results = grade_all(["ch05_rendezvous:schedule", "ch05_rendezvous:schedule-path"],
-                        solution_answer("schedule"))
+                        solution_answer(NOTEBOOK, "schedule"))
     assert [r.passed for r in results] == [True, True], results
     assert ch05.OTHER_SHAPE in results[0].reason
 
@@ -253,5 +243,5 @@ def test_the_solutions_rendezvous_passes_every_check():
     checks = ["keeps-rendezvous", "fix", "waits-for-running", "dest-frozen", "no-vcpu1",
               "timeouts"]
     results = grade_all([f"ch05_rendezvous:{c}" for c in checks],
-                        solution_answer("KeepRendezvous"))
+                        solution_answer(NOTEBOOK, "KeepRendezvous"))
     assert [r.passed for r in results] == [True] * len(checks), results

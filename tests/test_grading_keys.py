@@ -6,15 +6,21 @@ for every question, and each solution passes every check of its grade cell —
 while the plausible wrong answers that slip past a visible check are caught
 by the hidden one meant for them.
 """
-import ast
 import textwrap
 from pathlib import Path
 
-import nbformat
 import pytest
-from grading_helpers import class_answer, data_answer, grade, grade_all, needs_instructor
+from grading_helpers import (
+    class_answer,
+    data_answer,
+    grade,
+    grade_all,
+    needs_instructor,
+    pir_rule,
+    solution_answer,
+    solution_cells,
+)
 
-from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch01_virtio as ch01
 from simulator.grading.chapters import ch02_pir as ch02
 from simulator.grading.exercise import graded_seed
@@ -25,24 +31,12 @@ pytestmark = needs_instructor
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 
 
-def cells(notebook: str) -> dict[str, str]:
-    nb = nbformat.read(SOLUTIONS / notebook, as_version=4)
-    return {c.id: c.source for c in nb.cells if c.cell_type == "code"}
-
-
-def solution_answer(notebook: str, name: str) -> dict:
-    binding = last_binding(list(cells(notebook).values()), name)
-    if binding.kind == "class":
-        return class_answer(binding.text)
-    return data_answer(ast.literal_eval(binding.text))
-
-
 def worked_prediction(notebook: str, question) -> dict:
     """Run the solution's Part A cell, its question given, and return its prediction."""
     from simulator.models.vlapic import prio
 
     scope = {"my_question": lambda chapter: question, "prio": prio}
-    exec(cells(notebook)["part-a-answer"], scope)  # noqa: S102 - our own solution cell
+    exec(solution_cells(notebook)["part-a-answer"], scope)  # noqa: S102 - our own solution cell
     return scope["prediction"]
 
 
@@ -185,24 +179,6 @@ def test_chapter_1_wrong_fixes_that_pass_the_visible_check_fail_a_hidden_one(sou
     results = grade_all(CH01_FIX, class_answer(source))
     assert all(results[:-1]) and results[-1].check == caught_by, results
     assert not results[-1] and words in results[-1].reason
-
-
-def pir_rule(compare: str, name: str = "FixedPIR") -> str:
-    return textwrap.dedent(f"""
-        class {name}(PostedInterrupts):
-            def notify_needed(self, vector):
-                old = yield ops.fetch_or(self.pending, PIR_MASK_PENDING, "vmx_set_intr_ready")
-                if not old & PIR_MASK_PENDING:
-                    return True
-                for i in range(PIR_WORDS - 1, -1, -1):
-                    word = yield ops.load(self.words[i], "vmx_set_intr_ready")
-                    if i == vector // 64:
-                        word &= ~(1 << (vector % 64))
-                    if word:
-                        top = i * 64 + word.bit_length() - 1
-                        return {compare}
-                return True
-        """)
 
 
 @pytest.mark.parametrize("source, caught_by, words", [

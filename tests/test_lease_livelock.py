@@ -133,27 +133,11 @@ def test_a_nudge_that_knows_whom_it_wakes_tells_stuck_from_deadlock():
     assert _finish(build(lambda m, t: False)).kind == "deadlock"
 
 
-def test_the_wait_for_graph_names_an_ab_ba_cycle():
-    def ab(name, first, second):
-        yield ops.lock(first, name)
-        yield ops.lock(second, name)
-
-    m = Machine({}, cpus=2)
-    m.add_thread("A", 0, ab("fa", "m1", "m2"))
-    m.add_thread("B", 1, ab("fb", "m2", "m1"))
-    m.step("A")
-    m.step("B")
-    cyc = waitfor.cycle(m)
-    assert {(e.waiter, e.resource, e.holder) for e in cyc} == {("A", "m2", "B"),
-                                                                 ("B", "m1", "A")}
-    assert "A holds m1 and wants m2 (in fa)" in waitfor.describe(cyc)
-
-
 def test_a_lost_wakeup_is_no_cycle():
     m = lost_wakeup(waker_holds_lock=False)
     for action in ("waiter", "waiter", "waker", "waker", "waiter"):
         m.step(action)
-    assert m.verdict().kind == "deadlock" and waitfor.cycle(m) is None
+    assert m.verdict().kind == "deadlock" and waitfor.cycle(waitfor.edges(m)) is None
 
 
 # ------------------------------------------------------ the VM's exclusion
@@ -285,8 +269,10 @@ def test_the_naive_fix_deadlocks_when_the_worker_is_awake_at_expiry():
     assert result.found == "deadlock"
     reason = result.counterexample.verdict.reason
     assert reason.startswith("lock-order deadlock (AB-BA): ")
-    assert "vcpu0 holds vmm_lease_lock and wants tx.vr_lock" in reason
-    assert "tx holds tx.vr_lock and wants vmm_lease_lock" in reason
+    assert ("vcpu0 waits in viona_ring_lease_expire_cb for tx.vr_lock (held by tx), "
+            "holding vmm_lease_lock;") in reason
+    assert ("tx waits in vmm_drv_lease_break for vmm_lease_lock (held by vcpu0), "
+            "holding tx.vr_lock") in reason
 
 
 def test_the_naive_fix_does_close_the_reports_window():
@@ -322,8 +308,10 @@ def test_6703a0e_with_a_worker_awake_at_expiry_hangs_through_the_blocker():
     result = search(SCENARIO, "fixed", {"tx": "awake", "vcpu1": 0})
     assert result.found == "deadlock"
     reason = result.counterexample.verdict.reason
-    assert "tx holds tx.vr_lock while it waits in vmm_drv_lease_sign" in reason
-    assert "a cycle through vmm_lease_cv" in reason
+    assert reason.startswith("a cycle through vmm_lease_cv: ")
+    assert ("tx waits in vmm_drv_lease_sign on vmm_lease_cv (broadcast, after the write "
+            "lock, by vcpu0), holding tx.vr_lock") in reason
+    assert "vcpu0 waits in viona_ring_lease_expire_cb for tx.vr_lock (held by tx)" in reason
 
 
 def test_each_half_of_the_fix_alone_is_not_enough():
@@ -409,13 +397,9 @@ def test_a_student_variant_is_a_class_with_its_own_name():
     {"host_cpus": 0}, {"host_cpus": 5}, {"ioctls": 0}, {"ioctls": 4}, {"rx": 2},
     {"tx": "running"}, {"gap_ns": -1}, {"preempt_ns": "lots"}, {"stalls": 1},
 ])
-def test_bad_parameters_are_one_line_errors(params):
-    with pytest.raises(UsageError) as err:
-        scenarios.get(SCENARIO).machine("buggy", params)
-    assert "\n" not in str(err.value)
+def test_bad_parameters_are_one_line_errors(params, refused):
+    refused(SCENARIO, "buggy", params)
 
 
-def test_an_unknown_variant_is_a_one_line_error():
-    with pytest.raises(UsageError) as err:
-        scenarios.get(SCENARIO).machine("naive")
-    assert "\n" not in str(err.value) and "naive-fix" in str(err.value)
+def test_an_unknown_variant_is_a_one_line_error(refused):
+    assert "naive-fix" in refused(SCENARIO, "naive")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import needs_instructor
+from grading_helpers import LOCKED_TOO_EARLY, needs_instructor, pir_rule, subclass_source
 
 from simulator.grading.course import make_course, nbgrader
 from simulator.grading.generate import EXERCISES, SOLUTIONS, student_version
@@ -38,18 +38,9 @@ B_CALLED_SOUND = PLACEMENTS.replace(f"'B': {TWO_WRITES!r}", "'B': 'sound'")
 
 
 def device(body: str, name: str = "FixedDevice", base: str = "VirtioDevice") -> str:
-    return f"class {name}({base}):\n" + "\n".join("    " + line for line in
-                                                 body.strip("\n").splitlines()) + "\n"
+    return subclass_source(base, body, name)
 
 
-LOCKED_TOO_EARLY = device('''
-def vq_relchain(self, head, iolen):
-    r = self.ring
-    uidx = yield ops.load(r.USED_IDX, "vq_relchain")
-    yield ops.swap(r.used_id(uidx), head, "vq_relchain")
-    yield ops.store(r.used_len(uidx), iolen, "vq_relchain")
-    yield ops.store(r.USED_IDX, (uidx + 1) & U16, "vq_relchain")
-''')
 ALWAYS_INTERRUPTS = device('''
 def vq_relchain(self, head, iolen):
     r = self.ring
@@ -82,23 +73,6 @@ PATCHES_CH1 = '''
 import simulator.search
 simulator.search.search = lambda *args, **kwargs: None
 ''' + BUGGY_DEVICE
-
-
-def pir(compare: str) -> str:
-    return device(f'''
-def notify_needed(self, vector):
-    old = yield ops.fetch_or(self.pending, PIR_MASK_PENDING, "vmx_set_intr_ready")
-    if not old & PIR_MASK_PENDING:
-        return True
-    for i in range(PIR_WORDS - 1, -1, -1):
-        word = yield ops.load(self.words[i], "vmx_set_intr_ready")
-        if i == vector // 64:
-            word &= ~(1 << (vector % 64))
-        if word:
-            top = i * 64 + word.bit_length() - 1
-            return {compare}
-    return True
-''', "FixedPIR", "PostedInterrupts")
 
 
 RULE_SPINS = device('''
@@ -142,16 +116,17 @@ CLASS = {
     "patcher": {CH1: ({"part-d-answer": PATCHES_CH1}, {"part-d-check": 0}),
                 CH2: ({"part-c-answer": PATCHES_CH2}, {"part-c-check": 0})},
     "wrong-1": {CH1: ({"part-b-answer": f"schedule = {TWO_WRITES!r}",
-                       "part-c-answer": PLACEMENTS, "part-d-answer": LOCKED_TOO_EARLY},
+                       "part-c-answer": PLACEMENTS, "part-d-answer": device(LOCKED_TOO_EARLY)},
                       {"part-b-check": 0, "part-d-check": 0}),
                 CH2: ({"part-b-answer": NARRATED,
-                       "part-c-answer": pir("prio(vector) >= prio(top)")},
+                       "part-c-answer": pir_rule("prio(vector) >= prio(top)")},
                       {"part-b-check": 0, "part-c-check": 0})},
 }
 SLOW_CLASS = {
     "wrong-2": {CH1: ({"part-c-answer": B_CALLED_SOUND, "part-d-answer": ALWAYS_INTERRUPTS},
                       {"part-c-check": 0, "part-d-check": 0}),
-                CH2: ({"part-c-answer": pir("prio(vector) > 0x70 and prio(vector) > prio(top)")},
+                CH2: ({"part-c-answer":
+                       pir_rule("prio(vector) > 0x70 and prio(vector) > prio(top)")},
                       {"part-c-check": 0})},
     "loops": {CH1: ({"part-d-answer": DEVICE_SPINS}, {"part-d-check": 0}),
               CH2: ({"part-c-answer": RULE_SPINS}, {"part-c-check": 0})},

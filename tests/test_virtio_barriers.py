@@ -86,14 +86,12 @@ def test_vring_need_event_interrupts_when_used_event_is_crossed():
     ({"colour": 1}, "no parameter 'colour'"),
     ({"requests": "two"}, "not an integer"),
 ])
-def test_impossible_parameters_are_one_line_errors(params, message):
-    with pytest.raises(UsageError, match=message):
-        scenarios.get("virtio-barriers").machine("buggy", params)
+def test_impossible_parameters_are_one_line_errors(params, message, refused):
+    assert message in refused("virtio-barriers", "buggy", params)
 
 
-def test_an_unknown_variant_is_an_error():
-    with pytest.raises(UsageError, match="no variant 'fast'"):
-        scenarios.get("virtio-barriers").machine("fast")
+def test_an_unknown_variant_is_an_error(refused):
+    assert "no variant 'fast'" in refused("virtio-barriers", "fast")
 
 
 def test_a_class_variant_must_be_a_device_and_is_named_after_itself():

@@ -390,3 +390,55 @@ def test_each_excerpt_sits_beside_a_model_step_of_the_same_name(func):
     assert any(source in e.where for source in ("illumos-joyent", "Linux", "hyperkit"))
     assert f'"{func}"' in e.model_source()
     assert func in repr(beside(func)) and "<pre" in beside(func)._repr_html_()
+
+
+# ------------------------------------------------------------------ the wait-for graph
+def _hang(name: str, variant: str, params: dict | None = None):
+    """The machine at the end of the explorer's breaking run."""
+    from simulator.search import search
+
+    m = scenarios.get(name).machine(variant, params)
+    m.replay(search(name, variant, params).counterexample.schedule)
+    return m
+
+
+def _chapter_waits(case: str):
+    from simulator.engine import waitfor
+    from simulator.scenarios import lease_livelock, write_lock_rendezvous
+
+    if case == "blockif":
+        m = _hang("blockif-cancel", "macos")
+        return waitfor.edges(m, *m.model["signallers"])
+    if case == "lost-wakeup":
+        return lease_livelock.wait_edges(_hang("lease-livelock", "buggy", {"rx": 1}))
+    if case == "ab-ba":
+        return waitfor.edges(_hang("lease-livelock", "naive-fix", {"tx": "awake"}))
+    return write_lock_rendezvous.wait_edges(_hang("write-lock-rendezvous", "buggy"))
+
+
+@pytest.mark.parametrize("case", ["blockif", "lost-wakeup", "ab-ba", "rendezvous"])
+def test_each_chapters_wait_for_graph_fits_the_output_and_no_words_collide(case):
+    from simulator.viz import wait_for_graph
+
+    fig = wait_for_graph(_chapter_waits(case), case)
+    assert fig.get_size_inches()[0] * fig.dpi <= OUTPUT_PX
+    # arrows are annotations with no words: only words may not collide
+    assert [p for p in layout_problems(fig) if "''" not in p] == []
+
+
+def test_a_chain_of_waits_ends_in_a_dead_end_whose_reason_is_red_and_no_arrow_is():
+    """hyperkit on macOS: no cycle, so no red arrow; what makes it hang is the
+    kqueue nobody posts to, said in red beside it; ioemu shows what it holds."""
+    from matplotlib.colors import to_rgba
+
+    from simulator.viz import wait_for_graph
+    from simulator.viz.waitfor import CYCLE
+
+    fig = wait_for_graph(_chapter_waits("blockif"))
+    texts = fig.axes[0].texts
+    arrows = [t.arrow_patch.get_edgecolor() for t in texts
+              if getattr(t, "arrow_patch", None) is not None]
+    assert len(arrows) == 5 and to_rgba(CYCLE) not in arrows
+    red = [t.get_text() for t in texts if t.get_color() == CYCLE]
+    assert len(red) == 1 and red[0].startswith("no SIGCONT reaches the kqueue")
+    assert "in blockif_cancel\nholds bc_mtx, sc->mtx" in [t.get_text() for t in texts]

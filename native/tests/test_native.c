@@ -7,8 +7,11 @@
  * port callback is never freed under its thread; a failed vCPU create leaves
  * its id usable; guest memory is not inherited by fork; error exits keep
  * their data; the guest log is never cut short silently; the benchmark loop
- * times out; threads are pinned only within the allowed CPUs. Time limits are
- * hang guards (60 s), never measurements.
+ * times out; threads are pinned only within the allowed CPUs. And each
+ * experiment once, small: the signal lab in a forked child (it refuses a
+ * process with more than one thread), the lost wake-up handshake, the IOAPIC
+ * write beside a running vCPU. Time limits are hang guards (60 s), never
+ * measurements; what is asserted is what happened, never how fast.
  *
  * Linked with -Wl,--wrap=pthread_create,--wrap=pthread_setaffinity_np so a
  * test can make a thread fail to start and see which CPUs were asked for.
@@ -21,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -595,6 +600,203 @@ static int test_virtio_race_pins_within_the_allowed_cpus(void)
 	return check_pins(race_small);
 }
 
+/* ---- the experiments, small ---- */
+
+/* With the waiter's mutex held across the broadcast (6703a0e) no wake-up is
+ * lost; with or without it, every sleep ends woken, lost or late, and both
+ * threads sit on CPUs this process may use. A lost wake-up costs its sleep's
+ * whole timeout, so without the mutex the timeout is short (2 ms, whatever
+ * the count); with it, 1 s is a hang guard: a "late" sleep only means a
+ * descheduled waker. */
+static int test_wakeup_handshakes_account_for_every_sleep(void)
+{
+	struct hvr_wakeup_counts c;
+	cpu_set_t allowed;
+	int locked, ret;
+
+	CHECK(!sched_getaffinity(0, sizeof(allowed), &allowed), "sched_getaffinity");
+	for (locked = 0; locked < 2; locked++) {
+		ret = hvr_wakeup__run(locked, 200, locked ? 200 : 0, locked ? 1000000 : 2000, &c);
+		if (ret == -EXDEV)
+			return skip(hvr_error__last());
+		CHECK(!ret, "handshakes (locked=%d): %s", locked, hvr_error__last());
+		CHECK(c.rounds == 200 && c.waited == c.woken + c.lost + c.late,
+		      "locked=%d: %llu rounds, %llu sleeps = %llu woken + %llu lost + %llu late",
+		      locked, (unsigned long long)c.rounds, (unsigned long long)c.waited,
+		      (unsigned long long)c.woken, (unsigned long long)c.lost,
+		      (unsigned long long)c.late);
+		CHECK(c.waiter_cpu != c.waker_cpu && CPU_ISSET(c.waiter_cpu, &allowed) &&
+		      CPU_ISSET(c.waker_cpu, &allowed), "pinned to CPUs %d and %d",
+		      c.waiter_cpu, c.waker_cpu);
+		CHECK(!locked || c.lost == 0, "%llu wake-ups lost with the mutex held",
+		      (unsigned long long)c.lost);
+	}
+	CHECK(hvr_wakeup__run(0, 0, 0, 1000, &c) == -EINVAL, "0 rounds accepted");
+	CHECK(hvr_wakeup__run(0, 1, 0, 99, &c) == -EINVAL, "a 99 us timeout accepted");
+	return PASS;
+}
+
+static void *wait_for_a_byte(void *arg)
+{
+	char byte;
+
+	if (read(*(int *)arg, &byte, 1) < 0)
+		return NULL;
+	return NULL;
+}
+
+/* A child of this (multi-threaded) process has one thread: the signal lab's
+ * rule. It sends back the lab's return value and report through a pipe. */
+struct signal_reply {
+	int ret;
+	struct hvr_signal_report r;
+	char error[HVR_ERROR_MAX];
+};
+
+static int signal_lab_in_child(struct signal_reply *reply)
+{
+	int fds[2], status = 0;
+	unsigned waited;
+	ssize_t got = 0, n;
+	pid_t pid;
+
+	if (pipe(fds))
+		return fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		return fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct signal_reply out;
+
+		close(fds[0]);
+		memset(&out, 0, sizeof(out));
+		out.ret = hvr_signals__experiment(1000, &out.r);
+		snprintf(out.error, sizeof(out.error), "%s", hvr_error__last());
+		n = write(fds[1], &out, sizeof(out));
+		_exit(n == (ssize_t)sizeof(out) ? 0 : 1);   /* no atexit: the parent's state */
+	}
+	close(fds[1]);
+	for (waited = 0; got < (ssize_t)sizeof(*reply) && waited < GUARD_MS; waited += 100) {
+		struct pollfd p = { .fd = fds[0], .events = POLLIN };
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fds[0], (char *)reply + got, sizeof(*reply) - (size_t)got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fds[0]);
+	if (got < (ssize_t)sizeof(*reply))
+		kill(pid, SIGKILL);     /* the hang guard fired, or the child died */
+	waitpid(pid, &status, 0);
+	if (got < (ssize_t)sizeof(*reply))
+		return fail("timed out, or the child ended early (status %#x)", status);
+	return PASS;
+}
+
+/* hyperkit #94: a SIGCONT sent to one thread is not seen by another thread's
+ * signalfd, and the wait for it ends only by its bound; one sent to the
+ * process is seen; with a handler, it runs on its target and interrupts read(). */
+static int test_signal_lab_in_a_single_threaded_child(void)
+{
+	struct signal_reply rep;
+	struct hvr_signal_report r;
+	pthread_t second;
+	int fds[2], busy;
+	char bye = 'q';
+
+	/* Here, with a second thread, it must refuse: it would change this
+	 * process's signal mask and SIGCONT's disposition under that thread. */
+	CHECK(!pipe(fds), "pipe: %s", strerror(errno));
+	CHECK(!pthread_create(&second, NULL, wait_for_a_byte, &fds[0]), "pthread_create");
+	busy = hvr_signals__experiment(1000, &r);
+	if (write(fds[1], &bye, 1) != 1)
+		return fail("cannot stop the second thread");
+	pthread_join(second, NULL);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(busy == -EBUSY, "ran beside a second thread (gave %d)", busy);
+	if (signal_lab_in_child(&rep) != PASS)
+		return FAIL;
+	r = rep.r;
+	CHECK(!rep.ret, "the lab failed: %s", rep.error);
+	CHECK(!r.thread_directed_seen_by_m && r.thread_directed_pending_on_b &&
+	      !r.cancel_done_thread_directed,
+	      "pthread_kill: seen by mevent %d, pending on blkio %d, wait ended %d",
+	      r.thread_directed_seen_by_m, r.thread_directed_pending_on_b,
+	      r.cancel_done_thread_directed);
+	CHECK(r.process_directed_seen_by_m && r.cancel_done_process_directed,
+	      "kill: seen by mevent %d, wait ended %d", r.process_directed_seen_by_m,
+	      r.cancel_done_process_directed);
+	CHECK(r.handler_on_target && r.cancel_done_handler && r.read_result == -1 &&
+	      r.read_errno == EINTR, "handler: on blkio %d, acknowledged %d, read %d (errno %d)",
+	      r.handler_on_target, r.cancel_done_handler, r.read_result, r.read_errno);
+	CHECK(hvr_signals__experiment(50, &r) == -EINVAL, "a 50 ms timeout accepted");
+	return PASS;
+}
+
+static uint32_t guest_u32(struct hvr_vm *vm, uint64_t gpa)
+{
+	uint32_t v = 0;
+
+	hvr_vm__read(vm, gpa, &v, sizeof(v));
+	return v;
+}
+
+/* OS-7622 on KVM: vCPU0's IOAPIC write completes while vCPU1 spins in its
+ * guest, KVM's redirection table holds it, and vCPU1 was never stopped. */
+static int test_ioapic_write_beside_a_running_vcpu(void)
+{
+	const uint64_t want = (1ull << 56) | 0x1a036;
+	struct hvr_vm *vm;
+	struct hvr_vcpu *writer, *other;
+	uint32_t one = 1, log[1];
+	uint64_t entry = 0;
+	unsigned waited;
+	int ret;
+
+	if (need_kvm())
+		return SKIP;
+	CHECK(!hvr_vm__create(&vm, HVR_GUEST_MIN_MEM), "create: %s", hvr_error__last());
+	ret = hvr_vm__load_guest(vm, "ioapic_write");
+	if (!ret)
+		ret = hvr_vcpu__create(vm, &writer, 0);
+	if (!ret)
+		ret = hvr_vcpu__create(vm, &other, 0);
+	if (!ret)
+		ret = hvr_vcpu__make_runnable(other);
+	if (!ret)
+		ret = hvr_vm__write(vm, HVR_IOAPIC_DEST, &one, sizeof(one));
+	if (!ret)
+		ret = hvr_vcpu__resume(other);
+	for (waited = 0; !ret && !guest_u32(vm, HVR_IOAPIC_STARTED); waited++) {
+		if (waited >= GUARD_MS)
+			ret = hvr_error__set(ETIMEDOUT, "timed out: vCPU1 never started");
+		sleep_ms(1);
+	}
+	if (ret) {
+		hvr_vm__destroy(vm);
+		return fail("set-up: %s", hvr_error__last());
+	}
+	CHECK(hvr_vcpu__make_runnable(other) == -EBUSY, "made a running vCPU runnable");
+	ret = hvr_vcpu__run(writer, GUARD_MS);
+	CHECK(ret == HVR_STOP_DONE && hvr_vcpu__done_value(writer) == HVR_IOAPIC_WRITER_DONE,
+	      "the write: stop %d, done %#llx: %s", ret,
+	      (unsigned long long)hvr_vcpu__done_value(writer), hvr_error__last());
+	CHECK(hvr_vcpu__log(writer, log, 1) == 1 && log[0] == 0x1a036, "read back %#x", log[0]);
+	CHECK(!hvr_vm__ioapic_entry(vm, 6, &entry) && entry == want,
+	      "pin 6 holds %#llx: %s", (unsigned long long)entry, hvr_error__last());
+	CHECK(hvr_vm__ioapic_entry(vm, HVR_IOAPIC_PINS, &entry) == -EINVAL, "pin 24 accepted");
+	CHECK(hvr_vcpu__wait(other, 0) == -ETIMEDOUT, "the write stopped vCPU1");
+	CHECK(!hvr_vm__write(vm, HVR_IOAPIC_GO, &one, sizeof(one)), "%s", hvr_error__last());
+	ret = hvr_vcpu__wait(other, GUARD_MS);
+	CHECK(ret == HVR_STOP_DONE && hvr_vcpu__done_value(other) == HVR_IOAPIC_OTHER_DONE,
+	      "vCPU1: stop %d: %s", ret, hvr_error__last());
+	hvr_vm__destroy(vm);
+	return PASS;
+}
+
 static const struct { const char *name; int (*fn)(void); } tests[] = {
 	{ "vm_cycles_leave_no_fd", test_vm_cycles_leave_no_fd },
 	{ "destroy_during_slow_callback_defers_the_free",
@@ -610,6 +812,10 @@ static const struct { const char *name; int (*fn)(void); } tests[] = {
 	{ "litmus_pins_within_the_allowed_cpus", test_litmus_pins_within_the_allowed_cpus },
 	{ "virtio_race_pins_within_the_allowed_cpus",
 	  test_virtio_race_pins_within_the_allowed_cpus },
+	{ "wakeup_handshakes_account_for_every_sleep",
+	  test_wakeup_handshakes_account_for_every_sleep },
+	{ "signal_lab_in_a_single_threaded_child", test_signal_lab_in_a_single_threaded_child },
+	{ "ioapic_write_beside_a_running_vcpu", test_ioapic_write_beside_a_running_vcpu },
 };
 
 int main(int argc, char **argv)

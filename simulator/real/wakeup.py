@@ -24,7 +24,7 @@ class WakeupCounts:
     waited: int  # found the flag clear and slept
     woken: int  # ...and the broadcast woke it
     lost: int  # ...and slept on after the broadcast had returned
-    late: int  # ...and timed out before the broadcast had returned (not counted as lost)
+    late: int  # ...and its deadline came before the broadcast returned (not counted as lost)
     waiter_cpu: int
     waker_cpu: int
 

@@ -27,7 +27,7 @@ process-directed signal does reach macOS's kqueue.)
 """
 from __future__ import annotations
 
-from simulator.engine import waits
+from simulator.engine import waitfor
 from simulator.engine.machine import Machine
 from simulator.errors import UsageError
 from simulator.models.ahci import SCSI_TIMEOUT_NS, AhciPort, fstrim
@@ -131,7 +131,8 @@ class BlockifCancel(Scenario):
 
 
 def _signallers(process: Process, mevent: Mevent) -> tuple[dict, dict]:
-    """Who signals each condition variable, for the wait-for graph."""
+    """Who signals each condition variable, and why nobody will signal the
+    others, for the wait-for graph."""
     handler = "blkio.sig" if process.catchers else ("mevent" if mevent.handlers else None)
     kq_why = ("no SIGCONT reaches the kqueue: "
               + ("macOS reports only signals sent to the process"
@@ -146,7 +147,7 @@ def _check(m: Machine, bc: BlockifCtxt, port: AhciPort, who: tuple[dict, dict]
     """The property in words: done and tidy, or who waits for whom."""
     cells = m.memory.cells
     if not m.by_name["ioemu"].done:
-        return False, waits.describe(waits.edges(m, *who))
+        return False, waitfor.describe(waitfor.edges(m, *who))
     busy = [f"be{n}" for n, e in bc.elems.items() if cells[e.status] != BST_FREE]
     if busy or cells[port.ci] or cells[port.iobhd]:
         return False, (f"the guest went on, but PxCI={cells[port.ci]}, "

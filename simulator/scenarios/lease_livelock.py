@@ -255,7 +255,7 @@ def _check(m: Machine, vm: LeaseVm) -> tuple[bool, str]:
         names = " and ".join(r.name for r in vm.rings)
         holds = "hold fresh leases" if len(vm.rings) > 1 else "holds a fresh lease"
         return True, f"vCPU 0 got the write lock and finished; {names} {holds}"
-    cyc = waitfor.cycle(m)
+    cyc = waitfor.cycle(waitfor.edges(m))  # locks alone
     if cyc is not None:
         return False, "lock-order deadlock (AB-BA): " + waitfor.describe(cyc)
     lost = [r.name for r in vm.rings if vm.asleep_expired(m, m.by_name[r.worker])]
@@ -264,28 +264,35 @@ def _check(m: Machine, vm: LeaseVm) -> tuple[bool, str]:
         return False, (f"vCPU 0 waits in vmm_write_lock for the read hold of {who}; {who} "
                        f"{'sleep' if len(lost) > 1 else 'sleeps'} in cv_wait_sig with an "
                        "expired lease: the wake-up was lost")
-    for ring in vm.rings:
-        blocked = _waits_for_blocker(m, vm, ring)
-        if blocked:
-            return False, (f"{ring.worker} holds {ring.vr_lock} while it waits in "
-                           f"vmm_drv_lease_sign for the write locker to finish; {blocked}, "
-                           f"the write locker, waits for {ring.vr_lock} in "
-                           "viona_ring_lease_expire_cb: a cycle through vmm_lease_cv")
+    cyc = waitfor.cycle(wait_edges(m))  # a signer waits for the write locker too
+    if cyc is not None:
+        return False, f"a cycle through {vm.vmm.leases.cv}: " + waitfor.describe(cyc)
     return False, "vCPU 0 never got the write lock"
 
 
-def _waits_for_blocker(m: Machine, vm: LeaseVm, ring: VionaRing) -> str | None:
-    """Does ``ring``'s worker wait for the lease blocker while holding the
-    ``vr_lock`` that the blocker wants? Returns the blocker's name, or None."""
-    worker = m.by_name[ring.worker]
-    if worker.wait != ("cv", vm.vmm.leases.cv, False):
+WRITE_LOCKER = "vcpu0"  # the one thread here that takes the VM write lock
+
+
+def wait_edges(m: Machine) -> list[waitfor.Edge]:
+    """Who waits for whom: the machine's wait-for graph, told what it cannot
+    see. A worker waiting in ``vmm_drv_lease_sign`` waits for the write
+    locker, whose ``vmm_lease_unblock`` alone broadcasts ``vmm_lease_cv``
+    once the write lock goes; a worker asleep with an expired lease waits
+    for a wake-up that has come and gone."""
+    vm: LeaseVm = m.model["vm"]
+    leases = vm.vmm.leases
+
+    def explain(m: Machine, t: Thread) -> list[waitfor.Edge] | None:
+        if t.wait is not None and t.wait[1] == leases.cv and t.op[1] == "vmm_drv_lease_sign":
+            return [waitfor.Edge(t.name, leases.cv, WRITE_LOCKER, t.op[1], "cv",
+                                 by="broadcast, after the write lock, by")]
+        if vm.asleep_expired(m, t):
+            return [waitfor.Edge(t.name, t.wait[1], None, t.op[1], "cv",
+                                 why="its lease expired, and the broadcast that said so "
+                                     "came before it slept: the wake-up was lost")]
         return None
-    if m.mutex(ring.vr_lock).owner != ring.worker:
-        return None
-    for e in waitfor.edges(m):
-        if e.resource == ring.vr_lock and e.holder == ring.worker:
-            return e.waiter
-    return None
+
+    return waitfor.edges(m, explain=explain)
 
 
 def _fresh(m: Machine, vm: LeaseVm, ring: VionaRing) -> bool:

@@ -35,9 +35,8 @@ machine is left with no action possible and the wait-for cycle in place.
 """
 from __future__ import annotations
 
-from simulator.engine import ops
+from simulator.engine import ops, waitfor
 from simulator.engine.machine import Machine
-from simulator.engine.waitfor import Edge
 from simulator.models.rendezvous import members
 from simulator.models.vcpu import IDLE, RUNNING
 from simulator.models.vioapic import REPORT_LOW
@@ -211,10 +210,6 @@ def report_schedule(params: dict | None = None) -> list[str]:
 
 
 # ---------------------------------------------------------------- the judge
-def _blocked(m: Machine, t) -> bool:
-    return t.op is not None and (t.wait is not None or not m._ready(t, t.op))
-
-
 def bhyvectl_holds(m: Machine) -> set[int]:
     """The vCPUs bhyvectl has frozen: it freezes them in order, so while it
     waits for vCPU k it holds every vCPU below k (and none once done)."""
@@ -234,107 +229,69 @@ def _holder(m: Machine, vcpuid: int) -> str | None:
     return f"vcpu{vcpuid}" if f"vcpu{vcpuid}" in m.by_name else None
 
 
-def wait_edges(m: Machine, vm: Vm) -> list[Edge]:
+def _held(m: Machine, name: str) -> tuple[str, ...]:
+    """The vCPUs thread ``name`` holds out of IDLE: those bhyvectl froze, or a
+    vCPU thread's own vCPU while it is not IDLE and bhyvectl has not frozen it."""
+    if name == "bhyvectl":
+        return tuple(f"vCPU{i}" for i in sorted(bhyvectl_holds(m)))
+    if not name[4:].isdigit():
+        return ()
+    n = int(name[4:])
+    if n not in bhyvectl_holds(m) and m.memory.cells.get(f"vcpu{n}.state", IDLE) != IDLE:
+        return (f"vCPU{n}",)
+    return ()
+
+
+def wait_edges(m: Machine) -> list[waitfor.Edge]:
     """Who waits for whom, in the domain's words: a thread waiting for a vCPU to
     go IDLE waits for whoever holds that vCPU; one waiting in the rendezvous
     waits for every vCPU whose part is not done (only its own thread can run
     it); one waiting for a mutex waits for its owner. Idle guests' vCPUs
     busy in their guests and the clock wait for nobody."""
-    cells, out = m.memory.cells, []
-    for t in m.threads:
-        if not _blocked(m, t):
-            continue
-        if t.wait is None:
-            if t.op[0] in (ops.LOCK, ops.CV_REACQUIRE):
-                mutex = t.op[2] if t.op[0] == ops.LOCK else t.op[3]
-                out.append(Edge(t.name, t.op[1], mutex, m.mutex(mutex).owner))
-            continue
+    vm: Vm = m.model["vm"]
+    cells = m.memory.cells
+
+    def explain(m: Machine, t) -> list[waitfor.Edge] | None:
+        if t.wait is None:  # a mutex (the machine says whose), or a guest running
+            return None if t.op[0] in (ops.LOCK, ops.CV_REACQUIRE) else []
         if t.wait[0] != "cv":
-            continue
-        cv = t.wait[1]
+            return []
+        held, cv = _held(m, t.name), t.wait[1]
         if cv == vm.rendezvous.cv:
             missing = cells[vm.rendezvous.req_cell] & ~cells[vm.rendezvous.done_cell]
-            for i in members(missing):
-                out.append(Edge(t.name, "vm_handle_rendezvous",
-                                f"vCPU{i}'s part of the rendezvous", _holder_of_part(m, i)))
-        elif cv.endswith(".state_cv"):
-            n = int(cv[4:cv.index(".")])
-            if t.op[1] == "vcpu_block_run":
-                out.append(Edge(t.name, "vcpu_block_run", f"vCPU{n} to leave the guest",
-                                f"vcpu{n}"))
-            elif t.name == f"vcpu{n}" and cells.get(f"vcpu{n}.runblock", 0):
-                out.append(Edge(t.name, "vcpu_set_state_locked",
-                                f"vCPU{n}'s runblock to drop", None))
-            else:
-                out.append(Edge(t.name, "vcpu_lock_one", f"vCPU{n} to go IDLE", _holder(m, n)))
-    return out
+            return [waitfor.Edge(t.name, f"vCPU{i}'s part of the rendezvous",
+                                 _holder_of_part(m, i), "vm_handle_rendezvous", "rendezvous",
+                                 by="run only by", held=held)
+                    for i in members(missing)]
+        if not cv.endswith(".state_cv"):
+            return []
+        n = int(cv[4:cv.index(".")])
+        if t.op[1] == "vcpu_block_run":
+            return [waitfor.Edge(t.name, f"vCPU{n} to leave the guest", f"vcpu{n}",
+                                 "vcpu_block_run", "vcpu", by="held by", held=held)]
+        if t.name == f"vcpu{n}" and cells.get(f"vcpu{n}.runblock", 0):
+            return [waitfor.Edge(t.name, f"vCPU{n}'s runblock to drop", None,
+                                 "vcpu_set_state_locked", "vcpu", held=held,
+                                 why="the writer drops it in vcpu_unblock_run")]
+        return [waitfor.Edge(t.name, f"vCPU{n} to go IDLE", _holder(m, n), "vcpu_lock_one",
+                             "vcpu", by="held by", held=held)]
+
+    return waitfor.edges(m, explain=explain)
 
 
 def _holder_of_part(m: Machine, vcpuid: int) -> str | None:
     return f"vcpu{vcpuid}" if f"vcpu{vcpuid}" in m.by_name else None
 
 
-def find_cycle(edges: list[Edge]) -> list[Edge] | None:
-    """A cycle of waiters, each waiting for the next one, or None."""
-    onward: dict[str, list[Edge]] = {}
-    for e in edges:
-        if e.holder is not None:
-            onward.setdefault(e.waiter, []).append(e)
-
-    def walk(node: str, path: list[Edge]) -> list[Edge] | None:
-        waiters = [p.waiter for p in path] + [node]
-        for e in onward.get(node, []):
-            if e.holder in waiters:
-                return (path + [e])[waiters.index(e.holder):]
-            found = walk(e.holder, path + [e])
-            if found:
-                return found
-        return None
-
-    for start in onward:
-        found = walk(start, [])
-        if found:
-            return found
-    return None
-
-
-def wait_figure(m: Machine, title: str = "who waits for whom"):
-    """``wait_edges`` drawn with the course's wait-for picture
-    (``viz.waitgraph.graph_figure``): an arrow from each waiter to the thread
-    it waits for, labelled with what it waits for, the cycle red; a wait
-    nobody can end points at "nobody"."""
-    import textwrap
-
-    from simulator.viz.waitgraph import graph_figure
-
-    edges = wait_edges(m, m.model["vm"])
-    drawn = [(e.waiter, e.holder or "nobody",
-              "\n".join(textwrap.wrap(e.resource, 18)) + f"\n({e.func})") for e in edges]
-    red = {(e.waiter, e.holder) for e in find_cycle(edges) or ()}
-    threads = {e.waiter for e in edges} | {e.holder for e in edges if e.holder}
-    return graph_figure(drawn, threads, red, title)
-
-
-def say(e: Edge) -> str:
-    """One edge in words."""
-    if e.resource.endswith("to go IDLE") and e.holder:
-        return f"{e.waiter} waits in {e.func} for {e.resource} ({e.holder} holds it)"
-    if "part of the rendezvous" in e.resource and e.holder:
-        return f"{e.waiter} waits in {e.func} for {e.resource} (only {e.holder} can run it)"
-    if e.holder:
-        return f"{e.waiter} waits in {e.func} for {e.resource} ({e.holder})"
-    return f"{e.waiter} waits in {e.func} for {e.resource}"
-
-
 def _judge(m: Machine, vm: Vm) -> tuple[bool, str]:
     """The property, in words: what completed, or who waits for whom."""
     live = [t for t in m.threads if t.op is not None and not t.daemon]
     if live:
-        edges = wait_edges(m, vm)
-        cyc = find_cycle(edges)
+        edges = wait_edges(m)
+        cyc = waitfor.cycle(edges)
         if cyc:
-            return False, "wait-for cycle: " + "; ".join(say(e) for e in cyc)
-        return False, "; ".join(say(e) for e in edges) or "threads are blocked"
+            return False, "wait-for cycle: " + waitfor.describe(cyc)
+        return False, waitfor.describe(edges) or "threads are blocked"
     cells = m.memory.cells
     reg = cells[vm.vioapic.rtbl]
     wrong = [i for i in vm.active

@@ -8,7 +8,9 @@
   buffer, the posted-interrupt descriptor), ``beside`` puts the real C lines
   next to the model step that stands for them, and ``step_line`` / ``show``
   write a step or a value the way the chapters do (hex, vector sets);
-- ``wait_for_graph(edges)`` draws who waits for whom at a hang.
+- ``wait_for_graph(edges)`` draws who waits for whom at a hang, its cycle
+  red (the edges from ``simulator.engine.waitfor`` or a scenario's
+  ``wait_edges``).
 
 All three work headless; ``.widget()`` gives the ipywidgets UI in a notebook.
 """

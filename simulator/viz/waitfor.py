@@ -1,78 +1,196 @@
-"""The wait-for graph at a hang: who waits on what, and for whom.
+"""Who waits for whom, drawn: the wait-for graph of a hang.
 
-Threads are boxes on a circle; each resource a thread waits on (a mutex, a
-condition variable) sits between the waiter and the thread it waits for, with
-arrows waiter -> resource -> holder. A resource no thread will ever release or
-signal gets a dead end saying why. Under each thread: the locks it holds.
-The edges come from ``simulator.engine.waits.edges``.
+Threads are blue boxes, what they wait for (a mutex, a condition variable, a
+vCPU to go IDLE...) orange ones: an arrow from each waiter to what it waits
+for, and from that to the thread that can give it, labelled how ("held by",
+"signalled only by"). Beside a thread: where it waits and what it holds.
+A wait no thread will ever end is a dead end, with the reason in red; the
+arrows of a cycle are red too. A graph with a cycle is drawn round it (the
+cycle a ring, the rest outside); one without, as a chain from top to bottom.
+
+The edges come from ``simulator.engine.waitfor`` — a machine's, a scenario's
+(``wait_edges`` in a scenario module), or written by hand for a picture of a
+lock order.
 """
 from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Iterable
 
 from matplotlib.figure import Figure
 
-from simulator.engine.waits import WaitEdge
+from simulator.engine.waitfor import Edge, cycle
 
-THREAD_STYLE = {"boxstyle": "round,pad=0.45", "fc": "#e8f0fa", "ec": "#1f77b4", "lw": 1.4}
-RESOURCE_STYLE = {"boxstyle": "round,pad=0.35", "fc": "#fff4e0", "ec": "#d08000", "lw": 1.2}
-DEAD_END = "#c00000"
-
-
-def _positions(names: list[str]) -> dict[str, tuple[float, float]]:
-    """Threads evenly on a circle, the first at the top left, clockwise."""
-    n = max(len(names), 1)
-    return {name: (math.cos(math.pi * (0.75 - 2 * k / n)), math.sin(math.pi * (0.75 - 2 * k / n)))
-            for k, name in enumerate(names)}
+THREAD = {"boxstyle": "round,pad=0.45", "fc": "#e8f0fa", "ec": "#1f77b4", "lw": 1.4}
+RESOURCE = {"boxstyle": "round,pad=0.35", "fc": "#fff4e0", "ec": "#d08000", "lw": 1.2}
+CYCLE, PLAIN, NOTE = "#d62728", "#555555", "#1f4f7f"  # CYCLE: why it hangs
+PRIMITIVES = ("mutex", "rwlock", "cv", "timer", "cell")  # kinds named in the box
+INCH = 1.5  # inches a unit of the layout
 
 
-def _arrow(ax, src, dst, color="#444444") -> None:
-    """An arrow from one labelled box to another, from edge to edge."""
-    # drawn after the boxes (zorder), so that their outlines are known to clip it
+def _rkey(e: Edge) -> tuple[str, str]:
+    return ("resource", f"{e.kind}:{e.resource}")
+
+
+def _tkey(name: str) -> tuple[str, str]:
+    return ("thread", name)
+
+
+def _label(e: Edge) -> str:
+    if e.kind in PRIMITIVES:
+        return f"{e.kind} {e.resource}"
+    return "\n".join(textwrap.wrap(e.resource, 20))
+
+
+def wait_for_graph(edges: Iterable[Edge], title: str = "who waits for whom") -> Figure:
+    """Draw the wait-for graph of ``edges``, a cycle among them in red."""
+    edges = list(edges)
+    arcs = _arcs(edges)
+    cyc = cycle(edges) or []
+    red = {a for e in cyc for a in ((_tkey(e.waiter), _rkey(e)), (_rkey(e), _tkey(e.holder)))}
+    pos, out = _layout(arcs, [n for e in cyc for n in (_tkey(e.waiter), _rkey(e))])
+    fig, ax = _canvas(pos, title)
+    boxes = {}
+    for node, (x, y) in pos.items():
+        thread = node[0] == "thread"
+        text = node[1] if thread else _label(next(e for e in edges if _rkey(e) == node))
+        boxes[node] = ax.text(x, y, text, ha="center", va="center", zorder=3,
+                              fontsize=11 if thread else 9.5,
+                              fontweight="bold" if thread else "normal",
+                              bbox=THREAD if thread else RESOURCE)
+    for node, box in boxes.items():
+        note, color = _note(node, edges)
+        if note:
+            _beside(ax, box, out[node], note, color)
+    for (src, dst), e in arcs.items():
+        color = CYCLE if (src, dst) in red else PLAIN
+        label = e.how() if src[0] == "resource" else ""
+        _arrow(ax, boxes[src], boxes[dst], pos[src], pos[dst], color, label)
+    return fig
+
+
+def _arcs(edges: list[Edge]) -> dict[tuple, Edge]:
+    """The drawn arrows: waiter -> resource -> holder, one of each pair."""
+    arcs: dict[tuple, Edge] = {}
+    for e in edges:
+        arcs.setdefault((_tkey(e.waiter), _rkey(e)), e)
+        if e.holder is not None:
+            arcs.setdefault((_rkey(e), _tkey(e.holder)), e)
+    return arcs
+
+
+def _note(node: tuple, edges: list[Edge]) -> tuple[str, str]:
+    """The words beside a node: a thread's place and holds; a dead end's reason."""
+    if node[0] == "thread":
+        mine = [e for e in edges if e.waiter == node[1]]
+        if not mine:
+            return "", NOTE
+        lines = [f"in {mine[0].func}"] if mine[0].func else []
+        if mine[0].held:
+            lines += textwrap.wrap("holds " + ", ".join(mine[0].held), 28)
+        return "\n".join(lines), NOTE
+    ends = [e for e in edges if _rkey(e) == node and e.holder is None]
+    if ends:  # a reason nobody will end it is why it hangs: red
+        return "\n".join(textwrap.wrap(ends[0].whom(), 34)), CYCLE if ends[0].why else PLAIN
+    return "", NOTE
+
+
+# ------------------------------------------------------------------ layout
+Place = dict[tuple, tuple[float, float]]
+
+
+def _layout(arcs: dict[tuple, Edge], ring: list[tuple]) -> tuple[Place, Place]:
+    """Where each node goes, and which way is out (free of arrows) from it:
+    the cycle on a ring and the rest outside it, or, with no cycle, every
+    chain from its first waiter down."""
+    nodes = list(dict.fromkeys(n for arc in arcs for n in arc))
+    if not ring:
+        return _layers(nodes, list(arcs))
+    pos = {n: (math.sin(2 * math.pi * k / len(ring)), math.cos(2 * math.pi * k / len(ring)))
+           for k, n in enumerate(ring)}
+    near = {n: [m for a in arcs for m in a if n in a and m != n] for n in nodes}
+    frontier = list(ring)
+    while frontier:  # outwards from the ring, fanned out round each anchor
+        anchor, frontier = frontier[0], frontier[1:]
+        new = [n for n in near[anchor] if n not in pos]
+        ax, ay = pos[anchor]
+        r, angle = math.hypot(ax, ay), math.atan2(ax, ay)
+        for i, n in enumerate(new):
+            a = angle + 0.5 * (i - (len(new) - 1) / 2)
+            pos[n] = ((r + 0.85) * math.sin(a), (r + 0.85) * math.cos(a))
+        frontier += new
+    out = {n: (x / math.hypot(x, y), y / math.hypot(x, y)) for n, (x, y) in pos.items()}
+    rest = [n for n in nodes if n not in pos]
+    if rest:  # waits with no part in the cycle, beneath it
+        low = min(y for _, y in pos.values()) - 1.0
+        below, sides = _layers(rest, [a for a in arcs if a[0] in rest])
+        pos.update({n: (x, y + low) for n, (x, y) in below.items()})
+        out.update(sides)
+    return pos, out
+
+
+def _layers(nodes: list[tuple], arcs: list[tuple]) -> tuple[Place, Place]:
+    """Top to bottom by the longest chain of waits above each node; across a
+    layer side by side, threads and resources offset so that a chain zigzags
+    (threads' notes on the left, resources' on the right)."""
+    depth = dict.fromkeys(nodes, 0)
+    for _ in nodes:  # longest path in a graph without cycles: |nodes| relaxations
+        for src, dst in arcs:
+            if dst in depth and src in depth:
+                depth[dst] = max(depth[dst], depth[src] + 1)
+    pos = {}
+    for d in sorted(set(depth.values())):
+        row = [n for n in nodes if depth[n] == d]
+        for i, n in enumerate(row):
+            shift = -0.45 if n[0] == "thread" else 0.45
+            pos[n] = (2.2 * (i - (len(row) - 1) / 2) + shift, -0.65 * d)
+    return pos, {n: (-1.0 if n[0] == "thread" else 1.0, 0.0) for n in nodes}
+
+
+# ------------------------------------------------------------------ drawing
+def _canvas(pos: dict, title: str):
+    """A figure whose size follows the layout, so boxes keep their size."""
+    xs = [p[0] for p in pos.values()] or [0.0]
+    ys = [p[1] for p in pos.values()] or [0.0]
+    x0, x1, y0, y1 = min(xs) - 1.7, max(xs) + 1.7, min(ys) - 0.75, max(ys) + 0.6
+    w, h = min((x1 - x0) * INCH, 10.0), (y1 - y0) * INCH + 0.4
+    fig = Figure(figsize=(w, h), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1 - 0.4 / h))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.axis("off")
+    fig.text(0.5, 1 - 0.2 / h, title, ha="center", va="center", fontsize=11, fontweight="bold")
+    return fig, ax
+
+
+def _beside(ax, box, out, note: str, color: str) -> None:
+    """``note`` beside ``box`` on its side ``out``, where no arrow runs."""
+    dx, dy = out
+    if abs(dx) >= abs(dy) * 0.8:
+        xy, off, ha, va = ((1, 0.5), (6, 0), "left", "center") if dx > 0 else \
+            ((0, 0.5), (-6, 0), "right", "center")
+    else:
+        xy, off, ha, va = ((0.5, 0), (0, -7), "center", "top") if dy <= 0 else \
+            ((0.5, 1), (0, 7), "center", "bottom")
+    ax.annotate(note, xy=xy, xycoords=box, xytext=off, textcoords="offset points", ha=ha,
+                va=va, fontsize=8, color=color, zorder=2)
+
+
+def _arrow(ax, src, dst, a, b, color: str, label: str) -> None:
+    """An arrow from box to box, clipped at their outlines, on a slight arc
+    (so that two opposite arrows do not overlap); its label on the arc."""
+    # drawn after the boxes, so that their outlines are known to clip it
     ax.annotate("", xy=(0.5, 0.5), xycoords=dst, xytext=(0.5, 0.5), textcoords=src, zorder=4,
-                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.3, "mutation_scale": 14,
+                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.6,
+                            "mutation_scale": 14, "connectionstyle": "arc3,rad=0.12",
                             "patchA": src.get_bbox_patch(), "patchB": dst.get_bbox_patch(),
                             "shrinkA": 3, "shrinkB": 3})
-
-
-def wait_for_graph(found: list[WaitEdge], title: str = "who waits for whom") -> Figure:
-    """Draw the wait-for graph of ``found`` (one edge per blocked thread)."""
-    threads = list(dict.fromkeys([e.waiter for e in found]
-                                 + [e.holder for e in found if e.holder]))
-    pos = _positions(threads)
-    fig = Figure(figsize=(7.6, 5.6), dpi=100)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.88))
-    ax.set_xlim(-1.9, 1.9)
-    ax.set_ylim(-1.95, 1.05)
-    ax.axis("off")
-    fig.text(0.5, 0.95, title, ha="center", va="center", fontsize=11, fontweight="bold")
-    held = {e.waiter: e.held for e in found}
-    boxes = {}
-    for name, (x, y) in pos.items():
-        boxes[name] = ax.text(x, y, name, ha="center", va="center", fontsize=11,
-                              fontweight="bold", bbox=THREAD_STYLE, zorder=3)
-        if held.get(name):
-            ax.text(x, y - 0.2, "holds " + ", ".join(held[name]), ha="center", va="top",
-                    fontsize=8.5, color="#1f4f7f", zorder=3)
-    for e in found:
-        wx, wy = pos[e.waiter]
-        if e.holder:  # between the two threads, pushed out of the middle
-            mx, my = (wx + pos[e.holder][0]) / 2 * 1.3, (wy + pos[e.holder][1]) / 2 * 1.3
-        else:  # a dead end, further out from the waiter
-            mx, my = wx * 1.55, wy * 1.55
-        box = ax.text(mx, my, f"{e.kind} {e.resource}", ha="center", va="center", fontsize=9.5,
-                      bbox=RESOURCE_STYLE, zorder=3)
-        _arrow(ax, boxes[e.waiter], box)
-        if e.holder:
-            _arrow(ax, box, boxes[e.holder])
-            note = f"held by {e.holder}" if e.kind == "mutex" else f"signalled only by {e.holder}"
-            ax.annotate(note, xy=(1, 0.5), xycoords=box, xytext=(5, 0),
-                        textcoords="offset points", ha="left", va="center", fontsize=8,
-                        color="#555555", zorder=2)
-        else:
-            why = "\n".join(textwrap.wrap(e.why or "nobody will", 40))
-            ax.annotate(why, xy=(0.5, 0), xycoords=box, xytext=(0, -5),
-                        textcoords="offset points", ha="center", va="top", fontsize=8,
-                        color=DEAD_END, zorder=2)
-    return fig
+    if label:
+        # arc3's midpoint: the chord's, moved by rad/2 times the chord turned a
+        # quarter clockwise
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        ax.text((a[0] + b[0]) / 2 + 0.06 * dy, (a[1] + b[1]) / 2 - 0.06 * dx, label,
+                ha="center", va="center", fontsize=8, color=color, zorder=5,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.9})
