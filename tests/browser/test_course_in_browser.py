@@ -281,8 +281,9 @@ def test_the_widgets_of_a_chapter_run_beforehand_answer_clicks_in_its_slides(
 
 
 def test_a_widget_cell_run_in_the_slideshow_renders_and_answers_clicks(page, lab, console):
-    """Run in the slides themselves (Ctrl+Enter), a stepper shows as a widget, not as
-    text, and steps at the first click."""
+    """Run in the slides themselves (Shift+Enter), a stepper shows as a widget, not as
+    text, and steps at the first click (slides.RISE keeps the slide from moving
+    under the pointer when that click selects the widget's cell)."""
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Widgets in slides"),
         nbformat.v4.new_code_cell(
@@ -297,10 +298,7 @@ def test_a_widget_cell_run_in_the_slideshow_renders_and_answers_clicks(page, lab
     output = page.locator(".reveal .jp-OutputArea-output").first
     for attempt in range(3):  # the slideshow's kernel may not be ready for the first try
         page.locator(".reveal .jp-CodeCell").first.click()
-        # Ctrl+Enter runs the cell in place. (Shift+Enter on the last cell would add an
-        # empty cell, which the slide shows; the first click elsewhere then selects
-        # another cell, the slide re-centres under the pointer and that click is lost.)
-        page.keyboard.press("Control+Enter")
+        page.keyboard.press("Shift+Enter")
         try:
             output.wait_for(timeout=60_000)
             break
