@@ -45,10 +45,23 @@ SLIDE_WIDGETS = ".reveal .jp-OutputArea-output .jupyter-widgets.widget-vbox"
 
 
 def open_slideshow(page, lab, path: str) -> None:
-    """The notebook's slideshow, as the toolbar's button opens it (the notebook's own
-    kernel, so widgets run in the notebook view are live in the slides)."""
+    """The notebook's slideshow in a tab of its own (RISE's "Open as Reveal Slideshow"),
+    on the notebook's own kernel."""
     page.goto(f"{lab.base}/rise/{path}?token={lab.token}")
     page.locator(".reveal .slides > section").first.wait_for()
+
+
+def preview_slideshow(page):
+    """Alt+R in the notebook on screen, as a host presents: RISE saves the notebook and
+    shows its slides beside it (a frame in the page, on the notebook's kernel), at
+    the slide of the selected cell. Returns that frame."""
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    panel.locator(".jp-Cell .jp-InputPrompt").first.click()  # the first slide
+    page.keyboard.press("Escape")  # command mode: Alt+R is a notebook shortcut
+    page.keyboard.press("Alt+r")
+    frame = page.locator("iframe[src*='/rise/']").element_handle().content_frame()
+    frame.locator(".reveal .slides > section").first.wait_for()
+    return frame
 
 
 PRESENT = """() => {
@@ -66,16 +79,18 @@ ON_SLIDE = """el => {  // in the slide on screen: reveal keeps its neighbours in
 }"""
 
 
-def slide_to(page, target, bound: int) -> None:
+def slide_to(page, target, bound: int, slides=None) -> None:
     """Press Space (the next slide or sub-slide) until ``target`` is on the slide on
-    screen, at most ``bound`` times; each press waits until reveal shows the next."""
-    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    screen, at most ``bound`` times; each press waits until reveal shows the next.
+    ``slides``: the frame that shows them, if not the page itself."""
+    slides = slides or page
+    slides.evaluate("() => document.activeElement && document.activeElement.blur()")
     for _ in range(bound):
         if target.evaluate(ON_SLIDE):
             return
-        here = page.evaluate(PRESENT)
+        here = slides.evaluate(PRESENT)
         page.keyboard.press("Space")
-        page.wait_for_function(f"old => ({PRESENT})() !== old", arg=here)
+        slides.wait_for_function(f"old => ({PRESENT})() !== old", arg=here)
     assert target.evaluate(ON_SLIDE), f"not on any of {bound} slides"
 
 
@@ -254,24 +269,23 @@ def read_chapter_title(name: str) -> str:
 
 def test_the_widgets_of_a_chapter_run_beforehand_answer_clicks_in_its_slides(
         page, lab, console):
-    """The host's way: Run All in the notebook, then present. In the introduction's
-    slides the stepper steps and the scheduler game counts a move."""
+    """The host's way (course/Workshop.ipynb): Run All in the notebook, then Alt+R. In
+    the introduction's slides the stepper steps and the scheduler game counts a move."""
     name = "00-Introduction.ipynb"
     open_notebook(page, lab, f"course/{name}")
     run_all(page)
-    save(page)
     heard = len(console.messages)
-    open_slideshow(page, lab, f"course/{name}")
+    shown = preview_slideshow(page)
     bound = len(slides.slides(nbformat.read(notebooks.COURSE / name, as_version=4)))
     forward = "button[title='one step forward']"
-    stepper = page.locator(SLIDE_WIDGETS).filter(has=page.locator(forward)).last
-    slide_to(page, stepper.locator(forward), bound)
+    stepper = shown.locator(SLIDE_WIDGETS).filter(has=shown.locator(forward)).last
+    slide_to(page, stepper.locator(forward), bound, shown)
     stepper_moves_on(stepper)
 
-    game = page.locator(SLIDE_WIDGETS).filter(
-        has=page.locator(".widget-button", has_text="show me")).last
+    game = shown.locator(SLIDE_WIDGETS).filter(
+        has=shown.locator(".widget-button", has_text="show me")).last
     move = game.locator(".widget-button", has_text=":").first
-    slide_to(page, move, bound)
+    slide_to(page, move, bound, shown)
     banner = game.locator(".widget-html").first
     assert "Your move (0 so far)" in banner.inner_text()
     move.click()
