@@ -146,27 +146,12 @@ class WorkshopSpawner(SimpleLocalProcessSpawner):
         return preexec
 
 
-SHARED_USER = "jovyan"  # nbgrader's name for a Unix user that many students share
-
-
-def identity_warning(os_user: str) -> str | None:
-    """Why students' names may be wrong in grading, or None.
-
-    nbgrader (and the exercises' seeded Part A questions) name a student by the Unix
-    user name, except for a user called ``jovyan``, where they take the JupyterHub
-    name instead. Students here share the hub's Unix user, so the hub should run as
-    ``jovyan``; as anyone else, every student works under that one name (their
-    submissions are still filed under their own names, by ``student_config``)."""
-    if os_user == SHARED_USER:
-        return None
-    return (f"students share the Unix user {os_user!r}: nbgrader and the exercises' seeded "
-            f"questions will name every student {os_user!r}. Run the hub as a user named "
-            f"{SHARED_USER!r} to give each student their own (see hub/README.md).")
-
-
 def student_config(home: Path, name: str) -> None:
-    """The student's own nbgrader setting: who submits. Every student's server runs as
-    the hub's Unix user, whose name nbgrader would otherwise give every submission."""
+    """The student's own nbgrader setting: who they are. Every student's server runs as
+    the hub's Unix user, whose name nbgrader would otherwise give every submission.
+    nbgrader files submissions under this id, and the exercises seed each student's
+    Part A question from it (``simulator.grading.student_id`` reads the same file), so
+    the question a student answers is the one autograde checks under their name."""
     config = home / ".jupyter" / "nbgrader_config.py"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(f"c = get_config()  # noqa: F821\nc.CourseDirectory.student_id = {name!r}\n")

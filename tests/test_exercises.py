@@ -120,6 +120,13 @@ def test_grade_cells_have_a_docstring_and_points_in_their_heading(path):
         assert f"({points:g} points)" in headings[-1].splitlines()[0]
 
 
+@pytest.mark.parametrize("path", notebooks("solutions"), ids=lambda p: p.name)
+def test_the_introduction_states_the_points_the_grade_cells_add_up_to(path):
+    nb = nbformat.read(path, as_version=4)
+    total = sum(c.metadata.nbgrader["points"] for c in grade_cells(nb))
+    assert f"{total:g} points in all" in nb.cells[0].source
+
+
 @pytest.mark.notebooks
 @needs_instructor
 @pytest.mark.parametrize("path", notebooks("solutions"), ids=lambda p: p.name)

@@ -6,6 +6,7 @@ kernel — the check ends with a verdict and a reason, and the verdict depends
 only on the answer's text.
 """
 import builtins
+import importlib
 import json
 import subprocess
 import sys
@@ -273,6 +274,59 @@ def test_the_student_is_the_one_in_nbgraders_autograded_directory():
     assert client.student_id("/home/bob/ch02_pir") != "alice"
 
 
+@pytest.fixture
+def jupyter_home(tmp_path, monkeypatch):
+    """A student's home as a hub starts their kernel: Jupyter's config under it, the
+    hub's course-wide nbgrader config on JUPYTER_CONFIG_PATH (no student id there)."""
+    shared = tmp_path / "etc" / "jupyter"
+    shared.mkdir(parents=True)
+    (shared / "nbgrader_config.py").write_text("c = get_config()\n"
+                                               "c.CourseDirectory.course_id = 'hvr'\n")
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_PREFER_ENV_PATH", "JUPYTER_NO_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(shared))
+    monkeypatch.setenv("JUPYTERHUB_USER", "ada")
+    work = tmp_path / "home" / "ch01_virtio"
+    work.mkdir(parents=True)
+    return tmp_path / "home"
+
+
+def student_config(directory, text: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "nbgrader_config.py").write_text(f"c = get_config()\n{text}\n")
+
+
+def test_on_a_hub_the_student_is_the_id_nbgrader_submits_under_not_the_unix_user(
+        jupyter_home, monkeypatch):
+    """The hub runs every server as one Unix user and gives each student their id in
+    ~/.jupyter/nbgrader_config.py: that id seeds the question, as it files the work."""
+    from nbgrader.utils import get_username
+
+    work = str(jupyter_home / "ch01_virtio")
+    monkeypatch.setattr("nbgrader.utils.get_osusername", lambda: "workshop")
+    assert get_username() == "workshop"  # nbgrader's own fallback: the Unix user
+    assert client.student_id(work) == "workshop"
+    student_config(jupyter_home / ".jupyter", "c.CourseDirectory.student_id = 'ada '")
+    assert client.student_id(work) == "ada"
+    assert graded_seed(client.student_id(work), "ch01_virtio") == graded_seed("ada",
+                                                                              "ch01_virtio")
+    # nbgrader reads the working directory's config first, as the student's kernel does
+    student_config(jupyter_home / "ch01_virtio", "c.CourseDirectory.student_id = 'bo'")
+    assert client.student_id(work) == "bo"
+    assert client.student_id("/srv/course/autograded/cy/ch01_virtio") == "cy"
+
+
+def test_the_shared_jovyan_user_is_named_by_jupyterhub_and_a_wildcard_is_no_id(
+        jupyter_home, monkeypatch):
+    work = str(jupyter_home / "ch01_virtio")
+    monkeypatch.setattr("nbgrader.utils.get_osusername", lambda: "jovyan")
+    student_config(jupyter_home / ".jupyter", "c.CourseDirectory.student_id = '*'")
+    assert client.student_id(work) == "ada"  # JUPYTERHUB_USER, as nbgrader submit uses it
+    student_config(jupyter_home / ".jupyter", "this is not python (")
+    assert client.student_id(work) == "ada"  # a broken file: nbgrader warns and goes on too
+
+
 def test_each_student_has_a_graded_seed_per_chapter_apart_from_practice_seeds():
     seeds = {graded_seed(s, c) for s in ("alice", "bob") for c in ("ch01_virtio", "ch02_pir")}
     assert len(seeds) == 4 and min(seeds) >= GRADED_FROM
@@ -345,6 +399,60 @@ def test_recheck_gives_the_same_verdict_as_the_check_in_the_kernel():
     item = nbgrader_plugin.item_for(("ch02_pir:fix", "StudentsRule"), cells, {"outputs": []})
     grader = client.run_request([item], {"student": "student"})[0]
     assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
+
+
+# A wrong class for each of chapters 3-5, as a student's cell defines it.
+WRONG_IN_EACH = {
+    "ch03_blockif:fix": """
+class FixedBlockif(HyperkitBlockif):
+    def blockif_cancel_wait(self, be, bse):
+        yield ops.unlock(self.mtx, "blockif_cancel")
+        yield from HyperkitBlockif.blockif_cancel_wait(self, be, bse)
+        yield ops.lock(self.mtx, "blockif_cancel")
+""",
+    "ch04_lease:fix": """
+class SafeRing(VionaRing):
+    def viona_ring_lease_expire_cb(self):
+        yield ops.cv_broadcast(self.vr_cv, "viona_ring_lease_expire_cb")
+        return False
+""",
+    "ch05_rendezvous:keeps-rendezvous": """
+class KeepRendezvous(Vm):
+    def vm_smp_rendezvous(self, vcpuid, dest, from_cpu):
+        for i in members(dest):
+            yield from self.rendezvous.func(i)
+""",
+}
+
+
+@pytest.mark.parametrize("check_id", sorted(WRONG_IN_EACH))
+def test_the_kernel_and_the_autograder_agree_in_chapters_3_to_5(check_id, tmp_path,
+                                                                monkeypatch):
+    """A class from a student's cell: checked in the kernel, and re-read from the
+    notebook's text by the autograder, it gets one verdict and one reason."""
+    source, chapter = WRONG_IN_EACH[check_id].strip() + "\n", check_id.split(":")[0]
+    module = f"students_cell_{chapter}"
+    (tmp_path / f"{module}.py").write_text(
+        f"from simulator.grading.chapters.{chapter} import namespace\n"
+        f"globals().update(namespace())\n\n{source}")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = source.split("(")[0].removeprefix("class ")
+    kernel = client.check(check_id, getattr(importlib.import_module(module), name))
+    item = nbgrader_plugin.item_for((check_id, name), ["from x import y", source],
+                                    {"outputs": []})
+    grader = client.run_request([item], {"student": client.student_id()})[0]
+    assert not kernel and grader.check == kernel.check == check_id
+    assert (grader.passed, grader.reason) == (kernel.passed, kernel.reason)
+
+
+@pytest.mark.parametrize("check_id, name, fix, base", [
+    ("ch03_blockif:fix", "FixedBlockif", "IllumosBlockif", "HyperkitBlockif"),
+    ("ch04_lease:fix", "SafeRing", "LockedExpireRing", "VionaRing"),
+    ("ch05_rendezvous:fix", "KeepRendezvous", "RunblockVm", "Vm"),
+])
+def test_a_subclass_of_a_chapters_shipped_fix_is_not_an_answer(check_id, name, fix, base):
+    result = grade(check_id, class_answer(f"class {name}({fix}):\n    pass\n"))
+    assert not result and f"should derive from {base} alone, not from {fix}" in result.reason
 
 
 def test_a_failed_verdict_becomes_an_error_output_and_a_passed_one_plain_text():

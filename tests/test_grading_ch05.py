@@ -4,7 +4,9 @@ schedules and classes that pass or fail with a reason.
 Predict how a seeded run of the write lock and the rendezvous ends; hang the
 VM in the other shape (bhyvectl waiting for vCPU 3); keep the rendezvous and
 lose the cycle. A rendezvous that does not wait at all passes the visible fix
-check and fails the hidden one meant for it; one whose initiator does every
+check and fails the hidden one meant for it; one that waits for a vCPU it saw
+RUNNING but is never told that the vCPU left for userspace fails the visible
+one, on its directed run; one whose initiator does every
 vCPU's part is no rendezvous; the solution passes everything. Tests that need
 the solutions or the hidden checks skip in a student's copy.
 """
@@ -22,8 +24,9 @@ from grading_helpers import (
 
 from simulator.errors import UsageError
 from simulator.grading.chapters import ch05_rendezvous as ch05
-from simulator.grading.exercise import graded_seed
+from simulator.grading.exercise import Context, graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
+from simulator.models.vm import RunblockVm
 from simulator.scenarios.write_lock_rendezvous import report_schedule
 
 NOTEBOOK = "05-Write-Lock-Rendezvous.ipynb"
@@ -191,6 +194,30 @@ def vm_entry_blocked(self, vcpu):
             return EXIT_RENDEZVOUS
     return None
 """
+# The solution's rendezvous without its wake-up from vm_handle_reqidle: a waiter
+# that saw vCPU 1 RUNNING sleeps on after vCPU 1 has left for userspace.
+NOT_TOLD = NO_WAIT.replace(
+    """        if req == done:
+            yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
+    yield ops.unlock""",
+    """        if req == done:
+            yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
+            break
+        coming = False
+        for i in members(req & ~done):
+            state = yield ops.load(self.by_id[i].state_cell, "vm_handle_rendezvous")
+            coming = coming or state in (RUNNING, SLEEPING)
+        if not coming:
+            break
+        yield ops.cv_wait(rv.cv, rv.mtx, "vm_handle_rendezvous")
+    yield ops.unlock""").replace(
+    """    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
+        req""", """    while (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
+        req""").replace(
+    """            yield ops.store(rv.done_cell, done, "vm_handle_rendezvous")
+        if req""", """            yield ops.store(rv.done_cell, done, "vm_handle_rendezvous")
+            yield ops.cv_broadcast(rv.cv, "vm_handle_rendezvous")
+        if req""")
 # The buggy rendezvous, restated: the explorer finds the chapter's deadlock.
 RESTATED = """
 def vm_handle_rendezvous(self, vcpuid):
@@ -214,6 +241,27 @@ def test_the_buggy_rendezvous_restated_deadlocks_under_the_explorer():
     result = grade("ch05_rendezvous:fix", vm(RESTATED))
     assert not result and "deadlock" in result.reason, result.reason
     assert "wait-for cycle" in result.reason and result.trace_json
+
+
+def test_a_waiter_never_told_that_a_running_vcpu_left_fails_the_visible_fix():
+    """The explorer's budget does not reach this deadlock (bhyvectl must get to
+    vCPU 1 before the write, and vCPU 1 be caught between its reqidle check and
+    going FROZEN); the visible check's directed run does."""
+    assert NOT_TOLD.count("cv_wait") == 1 and "while (yield" in NOT_TOLD
+    result = grade("ch05_rendezvous:fix", vm(NOT_TOLD))
+    assert not result, result.reason
+    assert "vCPU 1 was leaving for userspace" in result.reason, result.reason
+    assert "deadlock" in result.reason and result.trace_json
+
+
+def test_the_chapters_own_fix_holds_under_the_fix_check_but_drops_the_rendezvous():
+    """ec6f18e, as the chapter prints it (the writer sets each TMR itself): the fix
+    check's explorer finds no deadlock; Part C asks to keep the rendezvous instead."""
+    ctx = Context("alice")
+    result = ch05.check_fix(RunblockVm, ctx)
+    assert result and "no longer deadlocks" in result.reason, result.reason
+    result = ch05.check_keeps_rendezvous(RunblockVm, ctx)
+    assert not result and "no longer starts a rendezvous" in result.reason, result.reason
 
 
 @pytest.mark.parametrize("body, words", [

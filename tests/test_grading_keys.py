@@ -6,6 +6,10 @@ for every question, and each solution passes every check of its grade cell —
 while the plausible wrong answers that slip past a visible check are caught
 by the hidden one meant for them.
 """
+import ast
+import importlib
+import itertools
+import re
 import textwrap
 from pathlib import Path
 
@@ -19,12 +23,16 @@ from grading_helpers import (
     pir_rule,
     solution_answer,
     solution_cells,
+    subclass_answer,
 )
 
+from simulator.grading import chapters
+from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch01_virtio as ch01
 from simulator.grading.chapters import ch02_pir as ch02
-from simulator.grading.exercise import graded_seed
+from simulator.grading.exercise import GRADED_FROM, graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
+from simulator.grading.nbgrader_plugin import check_calls
 from simulator.search import search
 
 pytestmark = needs_instructor
@@ -41,10 +49,10 @@ def worked_prediction(notebook: str, question) -> dict:
 
 
 def test_the_hidden_checks_live_outside_the_package_and_add_to_the_visible_ones():
-    for chapter in (ch01, ch02):
-        hidden = hidden_module(chapter.NAME, instructor_dir())
+    for chapter in chapters.all_chapters():
+        hidden = hidden_module(chapter.name, instructor_dir())
         assert Path(hidden.__file__).parent == instructor_dir()
-        assert not set(hidden.CHECKS) & set(chapter.CHAPTER.checks)
+        assert hidden.CHECKS and not set(hidden.CHECKS) & set(chapter.checks)
 
 
 # ------------------------------------------------------------------ Part A
@@ -208,3 +216,143 @@ def test_the_rule_without_the_new_claim_spins_once_the_clock_is_below_the_networ
     assert results[0] and not results[1]
     assert "found a limit run" in results[1].reason
     assert "does the vCPU keep waking up for nothing" in results[1].reason
+
+
+
+# ------------------------------------- no whole answer in what the student copy holds
+# The student copy ships tests/test_grading_ch0[3-5].py: their wrong answers may pass a
+# visible check, but none may pass every check of a grade cell, hidden ones included.
+# A Part C fix that passes everything lives here, in the instructor's file.
+PROCESS_DIRECTED = """
+yield ops.store(bse.pending, 1, "blockif_cancel")
+yield from self.blockif_bse_push(bse)
+yield from self.process.kill(SIGCONT)
+yield ops.lock(bse.mtx, "blockif_cancel")
+while (yield ops.load(bse.pending, "blockif_cancel")):
+    yield ops.cv_wait(bse.cond, bse.mtx, "blockif_cancel")
+yield ops.unlock(bse.mtx, "blockif_cancel")
+"""
+SHIPPED = {  # chapter: its shipped test file, the base class, a bare body's method
+    "ch03_blockif": ("test_grading_ch03.py", "HyperkitBlockif",
+                     "blockif_cancel_wait(self, be, bse)"),
+    "ch04_lease": ("test_grading_ch04.py", "VionaRing", None),
+    "ch05_rendezvous": ("test_grading_ch05.py", "Vm", None),
+}
+TOKEN = re.compile(r"finish|(fire|drain):\S+|[a-z][\w.]*(\*\d*|>\w+)?")
+
+
+def looks_like_schedule(text: str) -> bool:
+    tokens = text.split()
+    return bool(tokens) and all(TOKEN.fullmatch(t) for t in tokens) and any(
+        t == "finish" or "*" in t or ">" in t or ":" in t for t in tokens)
+
+
+def spelled_out(path: Path, base: str, method: str | None) -> list[tuple[str, dict]]:
+    """Every string literal of a test file that reads as an answer: a class, methods
+    of ``base``, a bare body of ``method``, or a schedule; as ("class"|"data", answer)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        text = textwrap.dedent(node.value).strip()
+        if text.startswith("class "):
+            out.append(("class", class_answer(text)))
+        elif "yield" in text and "def " in text:
+            out.append(("class", subclass_answer(base, text, "Answer")))
+        elif "yield" in text and method is not None:
+            out.append(("class", subclass_answer(base, text, "Answer", method)))
+        elif looks_like_schedule(text):
+            out.append(("data", data_answer(text)))
+    return out
+
+
+def literal(text: str) -> object:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):  # computed by the cell
+        return None
+
+
+def answered_checks(chapter: str) -> list[tuple[str, list[str]]]:
+    """(the kind of answer, every check a solution grade cell runs on it), hidden too."""
+    notebook = next(p.name for p in SOLUTIONS.glob("*.ipynb")
+                    if p.stem == chapters.get(chapter).notebook)
+    cells, groups = list(solution_cells(notebook).values()), {}
+    for source in cells:
+        for check_id, name in check_calls(source):
+            groups.setdefault(name, []).append(check_id)
+    out = []
+    for name, ids in groups.items():
+        binding = last_binding(cells, name)
+        if binding is None:  # computed, not bound at the top level: a prediction
+            continue
+        if binding.kind == "class":
+            out.append(("class", ids))
+        elif isinstance(literal(binding.text), str):  # a schedule (a prediction is a dict)
+            out.append(("data", ids))
+    return out
+
+
+def whole_answers(path: Path, chapter: str) -> list[str]:
+    """The literals of ``path`` that pass every check of one of the chapter's grade cells."""
+    _file, base, method = SHIPPED[chapter]
+    groups = answered_checks(chapter)
+    found = []
+    for kind, answer in spelled_out(path, base, method):
+        for group_kind, ids in groups:
+            if kind == group_kind:
+                results = grade_all(ids, answer)
+                if len(results) == len(ids) and all(results):
+                    found.append(answer.get("source", answer.get("value")))
+    return found
+
+
+def test_the_chapters_answers_are_classes_and_schedules_and_the_scan_reads_them():
+    assert [kind for kind, _ in answered_checks("ch03_blockif")] == ["data", "class"]
+    assert [kind for kind, _ in answered_checks("ch04_lease")] == ["data", "data", "class"]
+    kinds = [kind for kind, _ in spelled_out(Path(__file__), "HyperkitBlockif",
+                                             "blockif_cancel_wait(self, be, bse)")]
+    assert kinds.count("class") >= 1 and looks_like_schedule("ioemu* blkio>x fire:a finish")
+    assert not looks_like_schedule("the run ends ok, not deadlock")
+
+
+def test_a_whole_answer_is_found_where_one_is_spelled_out():
+    """The scan has teeth: ringing the process instead of the thread passes all of
+    Part C, and it is found in this file."""
+    found = whole_answers(Path(__file__), "ch03_blockif")
+    assert len(found) == 1 and "self.process.kill(SIGCONT)" in found[0], found
+
+
+@pytest.mark.parametrize("chapter", sorted(SHIPPED))
+def test_the_student_copys_tests_spell_out_no_whole_answer(chapter):
+    path = Path(__file__).parent / SHIPPED[chapter][0]
+    assert spelled_out(path, *SHIPPED[chapter][1:]), "the scan read nothing"
+    assert whole_answers(path, chapter) == []
+
+
+# ------------------------------- a visible Part A check never singles out the key
+LISTS = [[], [0], [1], [3], [0, 1], [0, 3], [1, 3], [0, 1, 3]]
+VALUES = {  # every value a prediction's form allows, key by key
+    "ch03_blockif": [("mevent", "blkio", "nobody"), (True, False),
+                     ("sc->mtx", "bc_mtx", "nothing")],
+    "ch04_lease": [(0, 1), (0, 1), (True, False)],
+    "ch05_rendezvous": [("deadlock", "ok"), (None, 0, 1, 3), LISTS, LISTS],
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_the_visible_prediction_check_passes_the_key_and_never_it_alone(name):
+    """Over graded questions: the key fits the chapter's rules, and so do at least two
+    other predictions, so passing the visible check does not give the key away."""
+    module = importlib.import_module(f"simulator.grading.chapters.{name}")
+    for seed in range(GRADED_FROM, GRADED_FROM + 60):
+        q = module.question(seed)
+        key = module.solve(q)
+        fitting = []
+        for combo in itertools.product(*VALUES[name]):
+            answer = dict(zip(key, combo, strict=True))
+            why = (module.consistent(answer) if name == "ch04_lease"
+                   else module.consistent(answer, q))
+            if why is None:
+                fitting.append(answer)
+        assert key in fitting and len(fitting) >= 3, (seed, key, fitting)

@@ -68,6 +68,14 @@ def test_a_good_trace_replays():
     assert code == 0 and "# recorded verdict: ok (same)" in out, err
 
 
+def test_a_replay_that_ends_otherwise_than_recorded_disagrees():
+    """The recorded verdict is the trace's claim: edited to say 'stuck', the same
+    schedule still ends 'ok', and the replay says so with exit 1."""
+    edited = dict(good(), verdict="stuck")
+    code, out, err = replay_text(json.dumps(edited))
+    assert code == 1 and "# recorded verdict: stuck (DIFFERENT)" in out, (code, out, err)
+
+
 @pytest.mark.parametrize("content, says", [
     (b'{"format": 1, "scenario": "\xff"}', "not UTF-8 text (byte 0xff on line 1)"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),

@@ -2,7 +2,6 @@
 
 The room-sized load test is a benchmark (bench/bench_hub.py), not a test.
 """
-import getpass
 import os
 import resource
 import shutil
@@ -31,11 +30,6 @@ def test_settings_refuse_a_weak_password_and_instructors_without_theirs(tmp_path
     s = settings(tmp_path, WORKSHOP_INSTRUCTORS="ada, bo", WORKSHOP_ADMIN_PASSWORD="x" * 32,
                  WORKSHOP_PASSWORD="long enough")
     assert s.instructors == ("ada", "bo") and s.ip == "127.0.0.1"
-
-
-def test_the_hub_warns_unless_students_share_the_user_nbgrader_expects():
-    assert workshop_hub.identity_warning("jovyan") is None
-    assert "name every student 'root'" in workshop_hub.identity_warning("root")
 
 
 def test_a_generated_password_is_kept_for_the_next_start(tmp_path):
@@ -71,20 +65,21 @@ def test_a_student_logs_in_and_runs_a_cell_within_the_limits(hub):
         out = kernel.execute(
             "import os, resource\n"
             "from simulator import scenarios\n"
-            "print(sorted(s.name for s in scenarios.all_scenarios())[0])\n"
+            "from simulator.grading import student_id\n"
+            "print(sorted(s.name for s in scenarios.all_scenarios())[0], student_id())\n"
             "print(resource.getrlimit(resource.RLIMIT_AS)[0], os.nice(0), os.getcwd())")
     finally:
         kernel.close()
     assert [o["output_type"] for o in out] == ["stream"], out
     first, limits = out[0]["text"].strip().splitlines()
-    assert first  # the simulator imports and lists its scenarios
+    scenario, who = first.split()
+    assert scenario  # the simulator imports and lists its scenarios
+    assert who == "ada"  # her own Part A questions, whatever Unix user the hub runs as
     mem, nice, cwd = limits.split()
     assert int(mem) == 3 << 30
     assert int(nice) == min(19, os.nice(0) + 10)  # ten below the hub, which runs as we do
     assert cwd == str(hub.state / "homes" / "ada" / "course")
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 3 << 30  # the hub itself is not limited
-    if workshop_hub.identity_warning(getpass.getuser()):
-        assert "warning: students share the Unix user" in hub.log.read_text()
 
 
 def replace_password(hub, password):
@@ -122,3 +117,9 @@ def test_the_exchange_takes_a_release_a_submission_and_a_collect(tmp_path):
     nbgrader(teacher, env_t, "collect", "ch01")
     assert [p.name for p in (teacher / "submitted").iterdir()] == ["ada"]
     assert (teacher / "submitted" / "ada" / "ch01" / "01-Virtio-Barriers.ipynb").is_file()
+    # her kernel (in the fetched assignment, as the hub starts it) seeds her Part A
+    # question with the id her submission was filed under
+    seen = subprocess.run([sys.executable, "-c", "from simulator.grading import student_id; "
+                           "print(student_id())"], cwd=home / "ch01", capture_output=True,
+                          text=True, timeout=120, env={**env_s, "JUPYTERHUB_USER": "ada"})
+    assert seen.stdout.strip() == "ada", seen.stderr[-2000:]

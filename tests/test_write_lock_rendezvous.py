@@ -15,9 +15,9 @@ from simulator import runs, scenarios
 from simulator.engine import ops
 from simulator.engine.clock import drive_untimed
 from simulator.engine.machine import Machine
-from simulator.engine.strategies import RoundRobin
+from simulator.engine.strategies import Replay, RoundRobin, make_strategy
 from simulator.models.rendezvous import Rendezvous
-from simulator.models.vcpu import FROZEN, RUNNING
+from simulator.models.vcpu import FROZEN, IDLE, RUNNING
 from simulator.models.vm import RunblockVcpu, RunblockVm, Vm
 from simulator.scenarios.write_lock_rendezvous import REPORT_STORY, report_schedule
 from simulator.search import search
@@ -193,6 +193,47 @@ def test_a_write_lock_taken_whole_before_the_write_is_harmless():
     while enabled := m.enabled():
         m.step(min(enabled, key=lambda a: order.index(a) if a in order else len(order)))
     assert m.verdict().kind == "ok", m.verdict()
+
+
+def test_vcpu0s_thread_taking_its_vcpu_first_is_harmless():
+    """The other way out, and how narrow it is: vCPU3 publishes the rendezvous
+    (13 steps) and vCPU0's thread comes back and takes its own vCPU (4 more)
+    before bhyvectl, which needs 3 steps to freeze it. From there vCPU0 does
+    its part, and however the rest is scheduled the run ends well."""
+    m = scenarios.get(SCENARIO).machine("buggy", {"ticks": 0})
+    prefix = []
+    for who, until in (("vcpu3", lambda c: c["vm.rendezvous_func"]),
+                       ("vcpu0", lambda c: c["vcpu0.state"] != IDLE)):
+        while not until(m.memory.cells):
+            m.step(who)
+            prefix.append(who)
+    assert prefix == ["vcpu3"] * 13 + ["vcpu0"] * 4
+    for seed in range(30):
+        strategy = Replay(prefix, then=make_strategy("random", seed))
+        end, _ = runs.execute(SCENARIO, "buggy", {"ticks": 0}, strategy=strategy)
+        assert end.verdict().kind == "ok", (seed, end.verdict())
+    first = scenarios.get(SCENARIO).machine("buggy", {"ticks": 0})
+    steps = 0
+    while first.memory.cells["vcpu0.state"] == IDLE:
+        first.step("bhyvectl")
+        steps += 1
+    assert steps == 3
+
+
+def test_each_tmr_store_is_named_after_the_function_that_makes_it():
+    """Before ec6f18e a vCPU resets its own TMR (vlapic_reset_tmr) and sets the
+    bit if the pin targets it (vlapic_set_tmr_level); ec6f18e's writer calls
+    vlapic_tmr_set for the vCPUs the pin targets."""
+    def tmr_stores(trace):
+        return {(s["thread"], s["func"], s["detail"]) for s in trace.steps
+                if s["op"] == "store" and s["detail"].split(",")[0].endswith(".tmr")}
+
+    before = runs.replay(report_schedule(), SCENARIO, "buggy")
+    assert tmr_stores(before) == {("vcpu3", "vlapic_reset_tmr", "vcpu3.tmr, 0"),
+                                  ("vcpu1", "vlapic_set_tmr_level", "vcpu1.tmr, 1")}
+    after = runs.run(SCENARIO, "fixed", {"ticks": 0}, mode="untimed", seed=1)
+    assert after.verdict.kind == "ok"
+    assert tmr_stores(after) == {("vcpu3", "vlapic_tmr_set", "vcpu1.tmr, 1")}
 
 
 def test_in_simulated_time_the_write_lock_wins_the_race():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from simulator import runs
 from simulator.cli.common import print_json
+from simulator.cli.exits import agreement
 from simulator.engine.trace import Trace
 
 NAME = "replay"
@@ -17,10 +18,12 @@ def configure(p) -> None:
 def run(args) -> int:
     recorded = Trace.load(args.file)
     again = runs.replay(recorded)
+    same = again.verdict.kind == recorded.verdict.kind
     if args.json:
         print_json(again.to_json())
     else:
         print(again.pretty())
-        same = "same" if again.verdict.kind == recorded.verdict.kind else "DIFFERENT"
-        print(f"# recorded verdict: {recorded.verdict.kind} ({same})")
-    return 0
+        print(f"# recorded verdict: {recorded.verdict.kind} ({'same' if same else 'DIFFERENT'})")
+    # The trace's claim is its recorded verdict: a replay that ends otherwise (the
+    # file was edited, or the model changed since it was recorded) disagrees.
+    return agreement(same)

@@ -4,7 +4,8 @@
 0     done; whatever the command checked agrees with its claim
 1     it ran, and what it checked disagrees with its claim: a litmus test's
       computed result is not its recorded ``Result:``, or a ``real`` experiment
-      saw something other than the course claims (``"agrees": false``)
+      saw something other than the course claims (``"agrees": false``), or a
+      replayed trace ends with another verdict than the one it recorded
 2     bad input: an unknown scenario, an impossible parameter, a malformed file,
       no KVM here (one line on stderr)
 3     the simulator itself failed: a model crashed or an internal error (one
@@ -25,7 +26,8 @@ INTERRUPTED = 130
 
 # Shown at the end of ``--help``.
 EPILOG = ("exit status: 0 agrees/done, 1 disagrees with the claim (litmus Result:, "
-          "real experiments), 2 bad input, 3 the simulator itself failed, 130 interrupted")
+          "real experiments, replay's recorded verdict), 2 bad input, 3 the simulator "
+          "itself failed, 130 interrupted")
 
 
 def agreement(agrees: bool | None) -> int:

@@ -56,17 +56,53 @@ def deferred() -> bool:
 
 
 def student_id(cwd: str | None = None) -> str:
-    """Who is working: the student of an ``autograded/<student>/<assignment>``
-    directory, else the user name nbgrader would submit under."""
-    match = AUTOGRADED.search(cwd or os.getcwd())
+    """Who is working: the id nbgrader files this student's work under.
+
+    Under autograde, the student of the ``autograded/<student>/<assignment>``
+    directory. Elsewhere what ``nbgrader submit`` would use: the
+    ``CourseDirectory.student_id`` nbgrader's config files set (a hub sets it
+    per student, e.g. the workshop hub in each student's
+    ``~/.jupyter/nbgrader_config.py``), else nbgrader's user name (the Unix
+    user, or ``JUPYTERHUB_USER`` for the shared user ``jovyan``)."""
+    where = cwd or os.getcwd()
+    match = AUTOGRADED.search(where)
     if match:
         return match["student"]
+    configured = configured_student_id(where)
+    if configured:
+        return configured
     try:
         from nbgrader.utils import get_username
 
         return get_username()
     except Exception:  # nbgrader missing or no user name: one shared id
         return "student"
+
+
+def configured_student_id(cwd: str) -> str | None:
+    """``CourseDirectory.student_id`` as nbgrader's own config files set it, or None.
+
+    nbgrader reads ``nbgrader_config.py`` (and ``.json``) from the working
+    directory and from Jupyter's config path, the first of them taking
+    precedence; its default ``*`` (or nothing) means "not set"."""
+    try:
+        from jupyter_core.paths import jupyter_config_path
+        from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+    except ImportError:
+        return None
+    for directory in [cwd, *jupyter_config_path()]:
+        for loader in (JSONFileConfigLoader, PyFileConfigLoader):
+            name = "nbgrader_config" + (".json" if loader is JSONFileConfigLoader else ".py")
+            if not os.path.isfile(os.path.join(directory, name)):
+                continue
+            try:
+                config = loader(name, path=directory).load_config()
+                value = config.CourseDirectory.get("student_id")
+            except Exception:  # a broken config file: nbgrader would warn and go on too
+                continue
+            if isinstance(value, str) and value.strip() not in ("", "*"):
+                return value.strip()
+    return None
 
 
 def _record(item: dict) -> None:

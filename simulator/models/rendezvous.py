@@ -14,9 +14,11 @@ trigger-mode register, for one - asks all the vCPUs to do it for it:
   whoever finds every wanted bit done clears ``rendezvous_func`` and wakes the
   others. Everyone else waits.
 
-The wait is ``cv_reltimedwait_sig(..., 1 s)`` in a loop that never gives up
-(the report's stack: ``vm_handle_rendezvous`` -> ``cv_reltimedwait_sig``): a
-timeout only re-reads the same two sets and waits again. The model waits on
+The wait is ``cv_reltimedwait_sig(..., 1 s)`` in a loop (the report's stack:
+``vm_handle_rendezvous`` -> ``cv_reltimedwait_sig``). The timeout is there so
+that the threads of a bhyve process being killed can leave (the loop breaks
+when the process is ``SEXITING``); otherwise a timeout or a signal only
+re-reads the same two sets and waits again. The model has no process exit. The model waits on
 ``rendezvous_cv`` and lets ``rendezvous_clock`` stand for the timeouts: once
 a rendezvous is published, it wakes the waiters ``ticks`` times, one second
 apart. A wake-up with nothing

@@ -103,14 +103,25 @@ class Vioapic:
 
     # ---- before ec6f18e: the rendezvous function ----------------------------------
     def vioapic_update_tmr(self, vcpuid: int):
-        """Run by vCPU ``vcpuid`` for itself: reset its TMR from the redirection table."""
+        """Run by vCPU ``vcpuid`` for itself: reset its TMR from the redirection table.
+
+        The real function clears every TMR bit (``vlapic_reset_tmr``), then sets
+        the bit of each level-triggered pin that targets this vCPU
+        (``vlapic_set_tmr_level``); with one pin that is one store, named after
+        whichever of the two decides its value."""
         yield ops.lock(self.mtx, "vioapic_update_tmr")
         reg = yield ops.load(self.rtbl, "vioapic_update_tmr")
-        yield from self.vlapic_tmr_set(vcpuid, self.wanted_tmr(reg, vcpuid), vcpuid)
+        level = self.wanted_tmr(reg, vcpuid)
+        yield from self.vlapic_tmr_set(vcpuid, level, vcpuid,
+                                       "vlapic_set_tmr_level" if level else "vlapic_reset_tmr")
         yield ops.unlock(self.mtx, "vioapic_update_tmr")
 
-    def vlapic_tmr_set(self, target: int, level: int, by: int):
-        """Set vCPU ``target``'s TMR bit; ``by`` is the vCPU whose thread does it.
+    def vlapic_tmr_set(self, target: int, level: int, by: int, func: str = "vlapic_tmr_set"):
+        """Set vCPU ``target``'s TMR bit; ``by`` is the vCPU whose thread does it,
+        ``func`` the real function the store stands for (ec6f18e's
+        ``vlapic_tmr_set`` unless told otherwise). ec6f18e's records the bit in
+        the vLAPIC, and the target copies it into its hardware state on its next
+        VM entry (``vlapic_tmr_update``); the model keeps the one cell.
 
         A vCPU's own thread runs kernel code only while its vCPU is out of
         the guest, so it may always write its own TMR. Another thread may
@@ -124,4 +135,4 @@ class Vioapic:
             state = yield ops.load(self.vcpus[target].state_cell, "vlapic_tmr_set")
             yield ops.check(state != RUNNING, f"vCPU{target}'s TMR written by vCPU{by} "
                             f"while vCPU{target} runs its guest", "vlapic_tmr_set")
-        yield ops.store(cell, level, "vlapic_set_tmr_level")
+        yield ops.store(cell, level, func)

@@ -143,6 +143,8 @@ class WriteLockRendezvous(Scenario):
         "vm_smp_rendezvous": "every vCPU is asked to update its own TMR",
         "vm_handle_rendezvous": "a vCPU does its part, then waits for all the others",
         "vioapic_update_tmr": "a vCPU recomputes its own TMR",
+        "vlapic_set_tmr_level": "a vCPU the pin targets marks the vector level-triggered",
+        "vlapic_reset_tmr": "a vCPU the pin does not target leaves the vector edge-triggered",
         "vcpu_block_run": "the writer holds a vCPU out of the guest",
         "vlapic_tmr_set": "the writer sets another vCPU's TMR",
         "vmx_run": "a vCPU runs its guest until kicked",

@@ -14,7 +14,9 @@
   to find this shape, so ``finish`` may come only after it).
 - **Part C, remove the cycle but keep the rendezvous**: every vCPU still
   updates its own TMR from its own ``vm_run``; no wait may depend on a vCPU
-  that cannot run. The explorer judges, within a state budget.
+  that cannot run. One directed run first - a vCPU leaving for userspace
+  just as the rendezvous looks at it, which the explorer's budget does not
+  reach - then the explorer judges, within a state budget.
 """
 from __future__ import annotations
 
@@ -281,8 +283,52 @@ def check_keeps_rendezvous(cls: type, ctx: Context) -> CheckResult:
     return passed("the write starts a rendezvous, and every vCPU updates its own TMR")
 
 
+def leaving_run(cls: type):
+    """The run the explorer's budget does not reach: a vCPU that looks as if it
+    will come, and does not. bhyvectl freezes vCPU 0 and asks vCPU 1 to go idle;
+    vCPU 1, kicked, passes the rendezvous check (none yet) and sees ``reqidle``
+    - still RUNNING; then vCPU 3's write starts the rendezvous and vCPU 3 runs
+    as far as it can; then the threads take turns. A fix that waits for vCPU 1
+    because it was RUNNING must hear that it left for userspace instead.
+    Returns the machine at the end and its schedule."""
+    m = scenarios.get(SCENARIO).machine(cls, FIX_PARAMS, tracing=True, step_budget=5_000)
+    schedule: list[str] = []
+    saw_reqidle = []
+
+    def run(who: str, until=lambda: False, most: int = 500) -> None:
+        for _ in range(most):
+            if until() or who not in m.enabled():
+                return
+            m.step(who)
+            schedule.append(who)
+            last = m.records[-1] if m.records else {}
+            if last.get("thread") == "vcpu1" and last.get("func") == "vcpu_reqidle":
+                saw_reqidle.append(True)
+
+    run("bhyvectl")
+    run("vcpu1", until=lambda: bool(saw_reqidle))
+    run("vcpu3")
+    rr = RoundRobin()
+    while (enabled := m.enabled()) and len(schedule) < 5_000:
+        action = rr.choose(m, enabled)
+        m.step(action)
+        schedule.append(action)
+    return m, schedule
+
+
 def check_fix(cls: type, ctx: Context) -> CheckResult:
-    """Part C (visible): the explorer finds no bad run within its bound."""
+    """Part C (visible): the run ``leaving_run`` builds ends well, and the
+    explorer finds no bad run within its bound."""
+    m, schedule = leaving_run(cls)
+    verdict = m.verdict()
+    if verdict is None or verdict.kind != "ok":
+        trace = runs.to_trace(m, schedule, SCENARIO, cls, FIX_PARAMS, "untimed",
+                              "round-robin", None)
+        kind = verdict.kind if verdict else "unfinished"
+        return failed(f"vCPU 1 was leaving for userspace (bhyvectl had asked it to go idle) "
+                      f"when vCPU 3's write started the rendezvous; the run ends {kind}: "
+                      f"{verdict.reason if verdict else ''} - a vCPU that was RUNNING may "
+                      "still not come", trace)
     return RENDEZVOUS_FIX.check(cls, FIX_PARAMS)
 
 
