@@ -150,26 +150,28 @@ def test_chapter_runs_all_in_the_browser_without_errors(page, lab, console, name
     """Run All: every cell runs, no error output, every widget displays, the console
     stays clean. Then the chapter as slides: every widget displays there too, as a
     widget (from the same kernel), not as text."""
-    open_notebook(page, lab, f"course/{name}")
-    run_all(page)
-    save(page)
     saved = lab.root / "course" / name
-    errors = error_outputs(saved)
-    assert errors == []
-    html = page.content()
-    assert "Error displaying widget" not in html
-    widgets = widget_cells(notebooks.COURSE / name)
-    shown = page.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").count()
-    assert shown >= widgets
-    assert console.errors() == []
+    try:
+        open_notebook(page, lab, f"course/{name}")
+        run_all(page)
+        save(page)
+        errors = error_outputs(saved)
+        assert errors == []
+        html = page.content()
+        assert "Error displaying widget" not in html
+        widgets = widget_cells(notebooks.COURSE / name)
+        shown = page.locator(".jp-OutputArea-output .jupyter-widgets.widget-vbox").count()
+        assert shown >= widgets
+        assert console.errors() == []
 
-    heard = len(console.messages)
-    open_slideshow(page, lab, f"course/{name}")
-    page.wait_for_function(f"n => document.querySelectorAll({SLIDE_WIDGETS!r}).length >= n",
-                           arg=widgets)
-    assert "Error displaying widget" not in page.content()
-    assert console.errors(RISE_UPSTREAM, since=heard) == []
-    shutil.copy(notebooks.COURSE / name, saved)  # clean again for the next test
+        heard = len(console.messages)
+        open_slideshow(page, lab, f"course/{name}")
+        page.wait_for_function(
+            f"n => document.querySelectorAll({SLIDE_WIDGETS!r}).length >= n", arg=widgets)
+        assert "Error displaying widget" not in page.content()
+        assert console.errors(RISE_UPSTREAM, since=heard) == []
+    finally:
+        shutil.copy(notebooks.COURSE / name, saved)  # clean again for the next test
 
 
 def stepper_moves_on(stepper) -> None:
@@ -272,26 +274,28 @@ def test_the_widgets_of_a_chapter_run_beforehand_answer_clicks_in_its_slides(
     """The host's way (course/Workshop.ipynb): Run All in the notebook, then Alt+R. In
     the introduction's slides the stepper steps and the scheduler game counts a move."""
     name = "00-Introduction.ipynb"
-    open_notebook(page, lab, f"course/{name}")
-    run_all(page)
-    heard = len(console.messages)
-    shown = preview_slideshow(page)
-    bound = len(slides.slides(nbformat.read(notebooks.COURSE / name, as_version=4)))
-    forward = "button[title='one step forward']"
-    stepper = shown.locator(SLIDE_WIDGETS).filter(has=shown.locator(forward)).last
-    slide_to(page, stepper.locator(forward), bound, shown)
-    stepper_moves_on(stepper)
+    try:
+        open_notebook(page, lab, f"course/{name}")
+        run_all(page)
+        heard = len(console.messages)
+        shown = preview_slideshow(page)
+        bound = len(slides.slides(nbformat.read(notebooks.COURSE / name, as_version=4)))
+        forward = "button[title='one step forward']"
+        stepper = shown.locator(SLIDE_WIDGETS).filter(has=shown.locator(forward)).last
+        slide_to(page, stepper.locator(forward), bound, shown)
+        stepper_moves_on(stepper)
 
-    game = shown.locator(SLIDE_WIDGETS).filter(
-        has=shown.locator(".widget-button", has_text="show me")).last
-    move = game.locator(".widget-button", has_text=":").first
-    slide_to(page, move, bound, shown)
-    banner = game.locator(".widget-html").first
-    assert "Your move (0 so far)" in banner.inner_text()
-    move.click()
-    banner.get_by_text("Your move (1 so far)").wait_for()
-    assert console.errors(RISE_UPSTREAM, since=heard) == []
-    shutil.copy(notebooks.COURSE / name, lab.root / "course" / name)  # clean again
+        game = shown.locator(SLIDE_WIDGETS).filter(
+            has=shown.locator(".widget-button", has_text="show me")).last
+        move = game.locator(".widget-button", has_text=":").first
+        slide_to(page, move, bound, shown)
+        banner = game.locator(".widget-html").first
+        assert "Your move (0 so far)" in banner.inner_text()
+        move.click()
+        banner.get_by_text("Your move (1 so far)").wait_for()
+        assert console.errors(RISE_UPSTREAM, since=heard) == []
+    finally:  # RISE saved the notebook with its outputs: clean again for the next test
+        shutil.copy(notebooks.COURSE / name, lab.root / "course" / name)
 
 
 def test_a_widget_cell_run_in_the_slideshow_renders_and_answers_clicks(page, lab, console):
