@@ -11,7 +11,11 @@ edits never conflicts over slide metadata that the content does not:
 
 A cell's height is its source lines, long lines counted as wrapped at
 ``WIDTH`` characters, plus ``OUTPUT`` lines for a code cell's output. RISE is
-told to scroll, so a slide taller than the screen (a big figure) still reads.
+told to scroll, so a slide taller than the screen (a big figure) still reads,
+and to keep each slide at the top of the screen rather than centred: the
+slideshow does not centre a slide again when a cell run there adds output, only
+when the next cell is selected, and the first click on a widget (which selects
+its cell) would then move the slide under the pointer and be lost.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ BUDGET = 22  # lines on one slide before a sub-slide starts
 WIDTH = 90  # characters on one line of a slide
 OUTPUT = 4  # lines a code cell's output is counted as
 # The notebook-wide RISE settings; the "white" theme needs no web fonts from outside.
-RISE = {"scroll": True, "transition": "none", "theme": "white"}
+RISE = {"scroll": True, "center": False, "transition": "none", "theme": "white"}
 SLIDE, SUBSLIDE, CONTINUE, SKIP = "slide", "subslide", "-", "skip"
 
 

@@ -131,3 +131,26 @@ class Config(dict):
 
     def __setattr__(self, name, value):
         self[name] = value
+
+
+@pytest.mark.parametrize("content, words", [
+    (b'{"cells": [', "is not a readable notebook"),
+    (b"\xff\xfe", "is not a readable notebook"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": "a", "metadata": {"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "grade_id": "g",
+            "schema_version": 3}}, "source": "assert True", "outputs": [],
+         "execution_count": None}]}).encode(),
+     "nbgrader cannot make the student version"),
+])
+def test_a_broken_solution_notebook_is_one_line_not_a_traceback(tmp_path, content, words):
+    """An instructor's hand-edited solution (a merge gone wrong, a grade cell without
+    points) stops ``generate`` with the file's name and what is wrong, in one line."""
+    from simulator.errors import UsageError
+    from simulator.grading.generate import plan
+
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "09-Broken.ipynb").write_bytes(content)
+    with pytest.raises(UsageError, match=words) as caught:
+        plan(tmp_path / "solutions", tmp_path / "exercises")
+    assert "09-Broken.ipynb" in str(caught.value) and "\n" not in str(caught.value)

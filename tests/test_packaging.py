@@ -49,6 +49,26 @@ def test_environment_yml_and_pyproject_list_the_same_dependencies():
     assert "-e ." in pip_part  # the project itself
 
 
+def _constraint(spec: str) -> str:
+    """The version part of a requirement, spaces and any comment dropped."""
+    spec = spec.split("#", 1)[0]
+    return re.sub(r"\s+", "", spec[len(re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0]):])
+
+
+def test_environment_yml_and_pyproject_ask_for_the_same_versions():
+    """The same constraint on every dependency, so that conda and Binder get the widget
+    pins the slideshow needs (pyproject.toml says why) and pip users do too."""
+    proj = project()
+    wanted = {_name(d): _constraint(d)
+              for d in proj["dependencies"] + proj["optional-dependencies"]["dev"]}
+    conda, pip_part = conda_and_pip(environment())
+    listed = [d for d in environment()["dependencies"] if isinstance(d, str)] + \
+        [d for d in pip_part if not d.startswith("-")]
+    got = {_name(d): _constraint(d) for d in listed if _name(d) not in BUILD_ONLY}
+    assert got == wanted
+    assert wanted["ipywidgets"].startswith("==") and wanted["jupyterlab-widgets"].startswith("==")
+
+
 def test_the_hub_extra_stays_out_of_binder():
     """Binder runs its own JupyterHub; a second one in the image could mismatch it."""
     hub = {_name(d) for d in project()["optional-dependencies"]["hub"]}

@@ -1,6 +1,8 @@
 """Slides and the workshop plan: both follow from the notebooks' content."""
+import json
 import re
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -105,3 +107,39 @@ def test_the_plan_makes_room_for_chapters_three_to_five(tmp_path):
 def test_the_contents_page_links_the_workshop_plan():
     index = nbformat.read(COURSE / notebooks.INDEX, as_version=4).cells[0].source
     assert f"]({notebooks.WORKSHOP})" in index
+
+
+def slideshow_modules() -> set[str]:
+    """The packages jupyterlab-rise's slideshow page shares with the extensions it
+    loads: its own webpack build registers each one in the share scope by name and
+    version (``register("@jupyterlab/notebook", "4.3.4", ...)`` in bundle.js)."""
+    import jupyterlab_rise
+
+    bundle = Path(jupyterlab_rise.__file__).parent / "static" / "bundle.js"
+    return set(re.findall(r'\b\w\("(@?[\w.-]+(?:/[\w.-]+)?)","\d+\.\d+\.\d+[^"]*",\(',
+                          bundle.read_text()))
+
+
+def installed_labextension(name: str) -> dict:
+    from jupyter_core.paths import jupyter_path
+
+    for root in jupyter_path("labextensions"):
+        path = Path(root, name, "package.json")
+        if path.is_file():
+            return json.loads(path.read_text())
+    raise AssertionError(f"the labextension {name} is not installed")
+
+
+def test_the_slideshow_page_shares_every_module_the_widget_manager_imports():
+    """Widgets work in the slides only if the slideshow page can load the widget
+    manager: every JupyterLab module it imports must be one the page shares. (From
+    ipywidgets 8.1.3 on it also imports @jupyterlab/console, which the page of
+    jupyterlab-rise 0.43.1 lacks; the browser test sees the consequence.)"""
+    shared = slideshow_modules()
+    assert {"@jupyterlab/notebook", "@jupyterlab/rendermime", "@lumino/widgets"} <= shared
+    manager = installed_labextension("@jupyter-widgets/jupyterlab-manager")
+    imports = {d for d in manager["dependencies"] if d.startswith(("@jupyterlab/", "@lumino/"))}
+    missing = sorted(imports - shared)
+    assert missing == [], (f"the widget manager {manager['version']} imports {missing}, which "
+                           "jupyterlab-rise's slideshow page does not share: widgets would "
+                           "show as text in the slides")

@@ -12,6 +12,7 @@ The output carries no outputs and no timestamps, so regenerating gives no diff.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,8 @@ from nbconvert.exporters import NotebookExporter
 from nbgrader.converters.generate_assignment import GenerateAssignment
 from nbgrader.preprocessors import SaveCells
 from traitlets.config import Config
+
+from simulator.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
@@ -38,9 +41,25 @@ def student_version(path: Path) -> str:
     exporter = NotebookExporter(config=config)
     for pp in preprocessors():
         exporter.register_preprocessor(pp)
-    nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    try:
+        nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    except (OSError, UnicodeDecodeError, nbformat.reader.NotJSONError,
+            nbformat.ValidationError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{path.name} is not a readable notebook: {first}") from None
     resources = {"unique_key": path.stem, "nbgrader": {"notebook": path.stem}}
-    text, _ = exporter.from_notebook_node(nb, resources)
+    # nbgrader logs its complaints with a traceback before it raises; the one line
+    # below says the same, so its log stays quiet while it converts.
+    log = logging.getLogger("traitlets")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        text, _ = exporter.from_notebook_node(nb, resources)
+    except Exception as exc:  # a grade cell without points, a duplicate id, bad metadata...
+        raise UsageError(f"{path.name}: nbgrader cannot make the student version: "
+                         f"{' '.join(str(exc).split())[:300]}") from None
+    finally:
+        log.setLevel(level)
     return text
 
 

@@ -93,8 +93,9 @@ class Console:
     def record(self, kind: str, text: str) -> None:
         self.messages.append((kind, text))
 
-    def errors(self, allowed: tuple[str, ...] = ()) -> list[str]:
-        return [text for kind, text in self.messages
+    def errors(self, allowed: tuple[str, ...] = (), since: int = 0) -> list[str]:
+        """The errors from message ``since`` on, less those matching ``allowed``."""
+        return [text for kind, text in self.messages[since:]
                 if kind in ("error", "pageerror")
                 and not any(re.search(pattern, text) for pattern in allowed)]
 
