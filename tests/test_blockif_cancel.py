@@ -142,6 +142,14 @@ def test_elsewhere_the_cancel_polls_until_the_trim_ends(variant, handler):
     assert callback["t_ns"] >= 35 * SECOND
 
 
+def test_a_freebsd_round_costs_about_two_microseconds_of_simulated_time():
+    """The chapter's estimate of the rounds the fold stands for (5 s of them, some two
+    and a half million) rests on this: one round, SIGCONT to SIGCONT, is ~2 µs."""
+    kills = [s["t_ns"] for s in timed("freebsd").steps
+             if s["func"] == "pthread_kill" and s["op"] == "note"]
+    assert 1_500 <= kills[1] - kills[0] <= 2_500
+
+
 def test_a_trim_that_beats_the_timeout_needs_no_cancel():
     trace = timed("macos", io_ns=20 * SECOND)
     assert trace.verdict.kind == "ok"
