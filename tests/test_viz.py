@@ -512,3 +512,16 @@ def test_a_sleep_and_its_timer_read_in_seconds_not_in_eleven_digits():
     assert not any("000000 ns" in line for line in lines)
     assert step_line({"thread": "t", "cpu": 0, "func": "f", "op": "sleep",
                       "detail": "100 ns"}, timed=False).endswith("f:sleep(100 ns)")
+
+
+def test_the_steppers_header_writes_durations_as_the_timeline_does():
+    """blockif-cancel declares io_ns and its kin as durations: the stepper's first
+    line says ``35 s`` like the timeline's header, not eleven digits; the trace's
+    own text keeps the raw value."""
+    trace = runs.run("blockif-cancel", "macos", mode="timed", seed=94)
+    line = Stepper(trace).line(0)
+    assert "io_ns=35 s" in line and "35000000000" not in line
+    assert "io_ns=35000000000" in trace.header()
+    assert line.startswith(f"# blockif-cancel variant={trace.variant} ")
+    title = timeline(trace).texts[0].get_text()
+    assert "io_ns=35 s" in title
