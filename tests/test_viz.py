@@ -525,3 +525,47 @@ def test_the_steppers_header_writes_durations_as_the_timeline_does():
     assert line.startswith(f"# blockif-cancel variant={trace.variant} ")
     title = timeline(trace).texts[0].get_text()
     assert "io_ns=35 s" in title
+
+
+def _docstring_lines(lines) -> set[str]:
+    """The stripped lines of a function's docstring, found by its quotes."""
+    q = '"' * 3
+    start = next((j for j, t in enumerate(lines) if t.strip().startswith(q)), None)
+    if start is None:
+        return set()
+    end = next(j for j in range(start, len(lines))
+               if lines[j].rstrip().endswith(q) and (j > start or len(lines[j].strip()) > 3))
+    return {t.strip() for t in lines[start:end + 1]} - {""}
+
+
+def test_the_games_code_panel_starts_at_the_def_line_never_inside_a_docstring():
+    """Along the explorer's breaking run of lease-livelock, every thread's cut view
+    (HTML panel and text) begins with its function's ``def`` line and shows no
+    line of a docstring: viona_worker's three-line docstring sits right above
+    its wait loop."""
+    import html as _html
+    import re
+
+    from simulator.viz.source import place_html, place_text
+
+    game = SchedulerGame("lease-livelock")
+    game.show_me()
+    moves = list(game.schedule)
+    game.restart()
+    seen = set()
+    for move in [*moves, None]:
+        for p in game.places():
+            if p.line is None:
+                continue
+            doc = _docstring_lines(p.lines)
+            pre = place_html(p, whole=False).split("<pre", 1)[1]
+            rows = re.findall(r"<span[^>]*>(.*?)</span>", pre)
+            rows = [_html.unescape(r)[2:] for r in rows]
+            assert rows[0].startswith(("def ", "@")), (p.func, rows[:2])
+            assert not doc & {r.strip() for r in rows}, (p.func, rows)
+            text = place_text(p).splitlines()
+            assert "def " in text[1] and not any(d in t for d in doc for t in text), p.func
+            seen.add((p.func, bool(doc)))
+        if move is not None:
+            game.choose(move)
+    assert ("viona_worker", True) in seen  # the case that showed a docstring's tail
