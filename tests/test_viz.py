@@ -569,3 +569,41 @@ def test_the_games_code_panel_starts_at_the_def_line_never_inside_a_docstring():
         if move is not None:
             game.choose(move)
     assert ("viona_worker", True) in seen  # the case that showed a docstring's tail
+
+
+def _drawn_extent(fig):
+    """The pixels a wait-for graph's drawing covers (boxes, notes, arrows, labels)
+    and the title's box."""
+    from matplotlib.transforms import Bbox
+
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    parts = []
+    for t in fig.axes[0].texts:
+        parts.append(t.get_window_extent(renderer))
+        if t.get_bbox_patch() is not None:
+            parts.append(t.get_bbox_patch().get_window_extent(renderer))
+        if getattr(t, "arrow_patch", None) is not None:
+            parts.append(t.arrow_patch.get_window_extent(renderer))
+    drawn = Bbox.union([b for b in parts if b.width > 0 and b.height > 0])
+    return drawn, fig.texts[0].get_window_extent(renderer)
+
+
+@pytest.mark.parametrize("case", ["blockif", "lost-wakeup", "ab-ba", "rendezvous", "by hand"])
+def test_a_wait_for_graph_is_as_big_as_its_drawing_and_cuts_nothing(case):
+    """No wide white margins: the picture holds the drawing plus a thin border
+    (the title's width may set the picture's) and cuts no box, note or label."""
+    from simulator.engine import waitfor
+    from simulator.viz import wait_for_graph
+
+    edges = [waitfor.Edge("worker", "vmm_lease_lock", holder="write locker", held=("vr_lock",)),
+             waitfor.Edge("write locker", "vr_lock", holder="worker", held=("vmm_lease_lock",))
+             ] if case == "by hand" else _chapter_waits(case)
+    fig = wait_for_graph(edges, "the naive fix: vr_lock and vmm_lease_lock taken in "
+                         "opposite orders" if case == "by hand" else case)
+    drawn, title = _drawn_extent(fig)
+    page, border = fig.bbox, 0.25 * fig.dpi
+    assert page.x0 <= drawn.x0 and drawn.x1 <= page.x1 and page.y0 <= drawn.y0, case
+    assert drawn.y1 <= title.y0 and title.y1 <= page.y1, case
+    assert page.width <= max(drawn.width, title.width) + 2 * border, (case, page, drawn)
+    assert drawn.y0 - page.y0 <= border and title.y0 - drawn.y1 <= 2 * border, (case, drawn)
