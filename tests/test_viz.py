@@ -607,3 +607,40 @@ def test_a_wait_for_graph_is_as_big_as_its_drawing_and_cuts_nothing(case):
     assert drawn.y1 <= title.y0 and title.y1 <= page.y1, case
     assert page.width <= max(drawn.width, title.width) + 2 * border, (case, page, drawn)
     assert drawn.y0 - page.y0 <= border and title.y0 - drawn.y1 <= 2 * border, (case, drawn)
+
+
+@pytest.mark.parametrize("func", list(EXCERPTS))
+def test_beside_wraps_the_models_docstrings_and_comments_but_never_its_code(func):
+    """The model's column scrolls sideways only for a long line of code: its
+    docstrings and comments come refilled at PROSE characters, words and code
+    unchanged."""
+    import ast
+    import importlib
+    import inspect
+    import re
+    import textwrap
+
+    from simulator.viz.excerpts import PROSE
+
+    e = EXCERPTS[func]
+    module, _, quals = e.model.partition(":")
+    raw = []
+    for qual in quals.split(","):
+        obj = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+        raw.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
+    raw = "\n\n".join(raw)
+    shown = e.model_source()
+    assert sorted(re.sub(r"[\s#]", "", shown)) == sorted(re.sub(r"[\s#]", "", raw))
+    doc = set()  # the docstrings' lines in the source
+    for node in ast.walk(ast.parse(raw)):
+        if isinstance(node, ast.FunctionDef) and isinstance(node.body[0], ast.Expr) and \
+                isinstance(node.body[0].value, ast.Constant):
+            doc.update(range(node.body[0].lineno - 1, node.body[0].end_lineno))
+    code = [line.split("  #")[0].rstrip() for i, line in enumerate(raw.splitlines())
+            if i not in doc and line.strip() and not line.lstrip().startswith("#")]
+    shown_code = [line.split("  #")[0].rstrip() for line in shown.splitlines()]
+    assert [c for c in shown_code if c in code] == code  # every line of code, whole, in order
+    for line in shown.splitlines():
+        assert len(line) <= PROSE or line in code, line  # only code may be longer
