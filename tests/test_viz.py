@@ -512,3 +512,135 @@ def test_a_sleep_and_its_timer_read_in_seconds_not_in_eleven_digits():
     assert not any("000000 ns" in line for line in lines)
     assert step_line({"thread": "t", "cpu": 0, "func": "f", "op": "sleep",
                       "detail": "100 ns"}, timed=False).endswith("f:sleep(100 ns)")
+
+
+def test_the_steppers_header_writes_durations_as_the_timeline_does():
+    """blockif-cancel declares io_ns and its kin as durations: the stepper's first
+    line says ``35 s`` like the timeline's header, not eleven digits; the trace's
+    own text keeps the raw value."""
+    trace = runs.run("blockif-cancel", "macos", mode="timed", seed=94)
+    line = Stepper(trace).line(0)
+    assert "io_ns=35 s" in line and "35000000000" not in line
+    assert "io_ns=35000000000" in trace.header()
+    assert line.startswith(f"# blockif-cancel variant={trace.variant} ")
+    title = timeline(trace).texts[0].get_text()
+    assert "io_ns=35 s" in title
+
+
+def _docstring_lines(lines) -> set[str]:
+    """The stripped lines of a function's docstring, found by its quotes."""
+    q = '"' * 3
+    start = next((j for j, t in enumerate(lines) if t.strip().startswith(q)), None)
+    if start is None:
+        return set()
+    end = next(j for j in range(start, len(lines))
+               if lines[j].rstrip().endswith(q) and (j > start or len(lines[j].strip()) > 3))
+    return {t.strip() for t in lines[start:end + 1]} - {""}
+
+
+def test_the_games_code_panel_starts_at_the_def_line_never_inside_a_docstring():
+    """Along the explorer's breaking run of lease-livelock, every thread's cut view
+    (HTML panel and text) begins with its function's ``def`` line and shows no
+    line of a docstring: viona_worker's three-line docstring sits right above
+    its wait loop."""
+    import html as _html
+    import re
+
+    from simulator.viz.source import place_html, place_text
+
+    game = SchedulerGame("lease-livelock")
+    game.show_me()
+    moves = list(game.schedule)
+    game.restart()
+    seen = set()
+    for move in [*moves, None]:
+        for p in game.places():
+            if p.line is None:
+                continue
+            doc = _docstring_lines(p.lines)
+            pre = place_html(p, whole=False).split("<pre", 1)[1]
+            rows = re.findall(r"<span[^>]*>(.*?)</span>", pre)
+            rows = [_html.unescape(r)[2:] for r in rows]
+            assert rows[0].startswith(("def ", "@")), (p.func, rows[:2])
+            assert not doc & {r.strip() for r in rows}, (p.func, rows)
+            text = place_text(p).splitlines()
+            assert "def " in text[1] and not any(d in t for d in doc for t in text), p.func
+            seen.add((p.func, bool(doc)))
+        if move is not None:
+            game.choose(move)
+    assert ("viona_worker", True) in seen  # the case that showed a docstring's tail
+
+
+def _drawn_extent(fig):
+    """The pixels a wait-for graph's drawing covers (boxes, notes, arrows, labels)
+    and the title's box."""
+    from matplotlib.transforms import Bbox
+
+    FigureCanvasAgg(fig).draw()
+    renderer = fig.canvas.get_renderer()
+    parts = []
+    for t in fig.axes[0].texts:
+        parts.append(t.get_window_extent(renderer))
+        if t.get_bbox_patch() is not None:
+            parts.append(t.get_bbox_patch().get_window_extent(renderer))
+        if getattr(t, "arrow_patch", None) is not None:
+            parts.append(t.arrow_patch.get_window_extent(renderer))
+    drawn = Bbox.union([b for b in parts if b.width > 0 and b.height > 0])
+    return drawn, fig.texts[0].get_window_extent(renderer)
+
+
+@pytest.mark.parametrize("case", ["blockif", "lost-wakeup", "ab-ba", "rendezvous", "by hand"])
+def test_a_wait_for_graph_is_as_big_as_its_drawing_and_cuts_nothing(case):
+    """No wide white margins: the picture holds the drawing plus a thin border
+    (the title's width may set the picture's) and cuts no box, note or label."""
+    from simulator.engine import waitfor
+    from simulator.viz import wait_for_graph
+
+    edges = [waitfor.Edge("worker", "vmm_lease_lock", holder="write locker", held=("vr_lock",)),
+             waitfor.Edge("write locker", "vr_lock", holder="worker", held=("vmm_lease_lock",))
+             ] if case == "by hand" else _chapter_waits(case)
+    fig = wait_for_graph(edges, "the naive fix: vr_lock and vmm_lease_lock taken in "
+                         "opposite orders" if case == "by hand" else case)
+    drawn, title = _drawn_extent(fig)
+    page, border = fig.bbox, 0.25 * fig.dpi
+    assert page.x0 <= drawn.x0 and drawn.x1 <= page.x1 and page.y0 <= drawn.y0, case
+    assert drawn.y1 <= title.y0 and title.y1 <= page.y1, case
+    assert page.width <= max(drawn.width, title.width) + 2 * border, (case, page, drawn)
+    assert drawn.y0 - page.y0 <= border and title.y0 - drawn.y1 <= 2 * border, (case, drawn)
+
+
+@pytest.mark.parametrize("func", list(EXCERPTS))
+def test_beside_wraps_the_models_docstrings_and_comments_but_never_its_code(func):
+    """The model's column scrolls sideways only for a long line of code: its
+    docstrings and comments come refilled at PROSE characters, words and code
+    unchanged."""
+    import ast
+    import importlib
+    import inspect
+    import re
+    import textwrap
+
+    from simulator.viz.excerpts import PROSE
+
+    e = EXCERPTS[func]
+    module, _, quals = e.model.partition(":")
+    raw = []
+    for qual in quals.split(","):
+        obj = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+        raw.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
+    raw = "\n\n".join(raw)
+    shown = e.model_source()
+    assert sorted(re.sub(r"[\s#]", "", shown)) == sorted(re.sub(r"[\s#]", "", raw))
+    doc = set()  # the docstrings' lines in the source
+    for node in ast.walk(ast.parse(raw)):
+        if isinstance(node, ast.FunctionDef) and isinstance(node.body[0], ast.Expr) and \
+                isinstance(node.body[0].value, ast.Constant):
+            doc.update(range(node.body[0].lineno - 1, node.body[0].end_lineno))
+    code = [line.split("  #")[0].rstrip() for i, line in enumerate(raw.splitlines())
+            if i not in doc and line.strip() and not line.lstrip().startswith("#")]
+    shown_code = [line.split("  #")[0].rstrip() for line in shown.splitlines()]
+    assert [c for c in shown_code if c in code] == code  # every line of code, whole, in order
+    for line in shown.splitlines():
+        assert len(line) <= PROSE or line in code, line  # only code may be longer

@@ -78,8 +78,11 @@ class Trace:
         data = inputs.load_json(path, "trace", MAX_BYTES)
         return cls.from_json(data, f"trace {os.fspath(path)}")
 
-    def header(self) -> str:
-        params = " ".join(f"{k}={v}" for k, v in self.params.items())
+    def header(self, params: str | None = None) -> str:
+        """The run's parameters as a ``#`` line; ``params`` replaces the raw
+        ``k=v`` list (a picture writes a duration as ``35 s``)."""
+        if params is None:
+            params = " ".join(f"{k}={v}" for k, v in self.params.items())
         return (f"# {self.scenario} variant={self.variant} {params} memory={self.memory_model} "
                 f"mode={self.mode} strategy={self.strategy} seed={self.seed}")
 

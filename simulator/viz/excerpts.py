@@ -9,12 +9,17 @@ elsewhere).
 """
 from __future__ import annotations
 
+import ast
 import html
 import inspect
+import io
 import textwrap
+import tokenize
 from dataclasses import dataclass
 
 from simulator.errors import UsageError
+
+PROSE = 72  # docstrings and comments are wrapped at PEP 8's width for prose
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,80 @@ class Excerpt:
             obj = importlib.import_module(module)
             for part in qual.split("."):
                 obj = getattr(obj, part)
-            sources.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
+            sources.append(wrap_prose(textwrap.dedent(inspect.getsource(obj)).rstrip()))
         return "\n\n".join(sources)
+
+
+def wrap_prose(source: str, width: int = PROSE) -> str:
+    """``source`` with its docstrings and comments reflowed at ``width``
+    characters where a line of them is longer; every line of code stays as it
+    is (a wrapped Python line would read as two).
+
+    A docstring's paragraph (or list item) is refilled at its indentation; a
+    block of comment lines at the same column is refilled as one, with ``#`` on
+    each line; a comment after code continues below, at its own column, or,
+    with no room left after the code, moves above it.
+    """
+    lines = source.splitlines()
+    doc: set[int] = set()  # 0-based indexes of docstring lines
+    comments: dict[int, int] = {}  # line index -> column of its comment
+    try:
+        for node in ast.walk(ast.parse(source)):
+            body = getattr(node, "body", None)
+            if (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                    and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                doc.update(range(body[0].lineno - 1, body[0].end_lineno))
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0] - 1] = tok.start[1]
+    except (SyntaxError, tokenize.TokenError):
+        return source  # not one piece of Python: shown as it is
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        indent = line[:len(line) - len(line.lstrip())]
+        if i in doc and line.strip():
+            j = i + 1  # a paragraph: up to a blank line, a list item or the docstring's end
+            while (j in doc and lines[j].strip() and not lines[j].lstrip().startswith("- ")
+                   and len(lines[j]) - len(lines[j].lstrip()) == len(indent)):
+                j += 1
+            out += _refill(lines[i:j], indent, width, "")
+        elif i in comments and not line[:comments[i]].strip():
+            j = i + 1  # a block of whole-line comments at one column
+            while j in comments and lines[j].startswith(indent + "#") and \
+                    not lines[j][:comments[j]].strip():
+                j += 1
+            out += _refill([t.strip()[1:] for t in lines[i:j]], indent, width, "# ")
+        elif i in comments and len(line) > width:
+            col, j = comments[i], i + 1
+            code, words = line[:col].rstrip(), line[col:].lstrip("#").strip()
+            parts = textwrap.wrap(words, width - col - 2, break_long_words=False,
+                                  break_on_hyphens=False) if width - col - 2 >= 12 else []
+            if parts and all(len(part) <= width - col - 2 for part in parts):
+                out.append(f"{line[:col]}# {parts[0]}")
+                out += [f"{' ' * col}# {part}" for part in parts[1:]]
+            else:  # no room after the code: the comment goes on the lines above it
+                out += _refill([words], indent, width, "# ") + [code]
+        else:
+            j = i + 1
+            out.append(line)
+        i = j
+    return "\n".join(out)
+
+
+def _refill(block: list[str], indent: str, width: int, mark: str) -> list[str]:
+    """``block`` as it is if it fits in ``width``, else refilled: each line
+    starts with ``indent`` and ``mark``; a list item's lines hang under its text."""
+    if all(len(indent + mark + t.strip()) <= width for t in block):
+        return [indent + mark + t.strip() if mark else t for t in block]
+    text = " ".join(t.strip() for t in block)
+    hang = "  " if text.startswith("- ") else ""
+    return textwrap.wrap(text, width, initial_indent=indent + mark,
+                         subsequent_indent=indent + mark + hang,
+                         break_long_words=False, break_on_hyphens=False)
 
 
 EXCERPTS = {e.func: e for e in (
@@ -201,8 +278,9 @@ class Beside:
         box = "margin:0;padding:6px;background:#f7f7f7;font-size:12px;"
         # The quoted C is a few short lines and may wrap (between words: a
         # notebook's own style would break them anywhere); the model's Python
-        # must keep its lines (a wrapped line reads as two): it scrolls sideways
-        # instead, and its column takes what the quotation leaves.
+        # must keep its lines (a wrapped line reads as two): its docstrings and
+        # comments come wrapped at PROSE (model_source), a long line of code
+        # scrolls sideways, and its column takes what the quotation leaves.
         return (
             "<div style='display:flex;gap:1em;max-width:1100px'>"
             "<div style='flex:0 1 auto;max-width:42%'>"

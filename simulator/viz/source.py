@@ -9,10 +9,11 @@ runs. Nothing here touches the machine's state; it only reads the generators.
 """
 from __future__ import annotations
 
+import ast
 import html
 import inspect
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Place:
     first: int
     lines: tuple[str, ...]
     line: int | None  # None: the thread has finished
+    head: int = 1  # lines[:head]: the decorators and the def line(s), up to the body
+    doc: range = field(default=range(0))  # the docstring's lines, indexes into lines
 
     @property
     def current(self) -> str | None:
@@ -53,17 +56,58 @@ def place(thread) -> Place:
     frame = gen.gi_frame
     line = frame.f_lineno if frame is not None and thread.op is not None else None
     body = textwrap.dedent("".join(lines)).splitlines()
-    return Place(thread.name, code.co_name, first, tuple(body), line)
+    head, doc = _anatomy(body)
+    return Place(thread.name, code.co_name, first, tuple(body), line, head, doc)
+
+
+def _anatomy(body: list[str]) -> tuple[int, range]:
+    """How many lines the decorators and ``def`` take, and which lines are the
+    docstring (none when the source does not parse as one function)."""
+    try:
+        tree = ast.parse("\n".join(body))
+    except SyntaxError:
+        return 1, range(0)
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or not node.body:
+        return 1, range(0)
+    first = node.body[0]
+    head = max(node.lineno, first.lineno - 1)  # a one-line def keeps its body
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str) and first.lineno > node.lineno):
+        return head, range(first.lineno - 1, first.end_lineno)
+    return head, range(0)
+
+
+def shown(p: Place, context: int) -> list[int | None]:
+    """The lines a cut view of ``p`` shows: the decorators and ``def`` line, then
+    ``context`` lines of code either side of the current one — never the
+    docstring (a cut through it would start the view mid-sentence). ``None``
+    stands for code left out."""
+    k = p.line - p.first
+    code = [j for j in range(len(p.lines)) if j >= p.head and j not in p.doc]
+    at = code.index(k) if k in code else 0
+    window = code[max(0, at - context):at + context + 1]
+    out: list[int | None] = []
+    for j in [*range(min(p.head, len(p.lines))), *window]:
+        if out and j - out[-1] > 1 and any(c in code for c in range(out[-1] + 1, j)):
+            out.append(None)
+        out.append(j)
+    if window and window[-1] != code[-1]:
+        out.append(None)
+    return out
 
 
 def place_text(p: Place, context: int = 3) -> str:
-    """A few lines around the current one, marked ``→``, numbered as in the file."""
+    """The ``def`` line and a few lines around the current one, marked ``→``,
+    numbered as in the file."""
     if p.line is None:
         return f"{p.thread}: finished"
     k = p.line - p.first
-    lo, hi = max(0, k - context), min(len(p.lines), k + context + 1)
     out = [f"{p.thread} in {p.func}:"]
-    for j in range(lo, hi):
+    for j in shown(p, context):
+        if j is None:
+            out.append("         …")
+            continue
         mark = "→" if j == k else " "
         out.append(f"{mark} {p.first + j:>4}  {p.lines[j]}")
     return "\n".join(out)
@@ -71,15 +115,16 @@ def place_text(p: Place, context: int = 3) -> str:
 
 def place_html(p: Place, whole: bool = True, context: int = 4) -> str:
     """The function's source as HTML with the current line highlighted; long
-    functions are cut to ``context`` lines around it unless ``whole``."""
+    functions are cut (see ``shown``) to ``context`` lines around it unless ``whole``."""
     e = html.escape
     if p.line is None:
         return (f"<div><b>{e(p.thread)}</b>: finished</div>")
     k = p.line - p.first
-    lo, hi = (0, len(p.lines)) if whole else (max(0, k - context),
-                                              min(len(p.lines), k + context + 1))
     rows = []
-    for j in range(lo, hi):
+    for j in range(len(p.lines)) if whole else shown(p, context):
+        if j is None:
+            rows.append("<span style='color:#999'>  …</span>")
+            continue
         text = e(p.lines[j]) or " "
         if j == k:
             rows.append(f"<span style='background:#ffe08a;font-weight:bold'>→ {text}</span>")

@@ -31,7 +31,7 @@ from simulator.engine.trace import Trace
 from simulator.errors import UsageError
 from simulator.viz.state import initial_memory, state_html, state_text, watched_cells
 from simulator.viz.timeline import WINDOW, fatal_step, timeline
-from simulator.viz.values import step_line
+from simulator.viz.values import shown_params, step_line
 
 OVERLAP = 10  # steps two neighbouring windows of the widget's picture share
 BUTTONS = (  # (ipywidgets icon, tooltip): icons render with every font, glyphs may not
@@ -128,7 +128,7 @@ class Stepper:
         """The dtrace-style line of the step just taken, or the run's header at the start."""
         s = self.step(position)
         if s is None:
-            return self.trace.header()
+            return self.trace.header(shown_params(self.trace.scenario, self.trace.params))
         return f"[{s['i']:>3}] {step_line(s, timed=self.trace.mode == 'timed')}"
 
     def text(self, position: int | None = None) -> str:

@@ -48,7 +48,7 @@ from simulator.viz.lanes import (
     op_text,
 )
 from simulator.viz.state import buffer_history, initial_memory, lock_names, watched_cells
-from simulator.viz.values import op_args, result_of
+from simulator.viz.values import op_args, result_of, shown_params
 
 __all__ = ["FULL", "WINDOW", "fatal_step", "op_text", "timeline", "window_start", "windows"]
 
@@ -122,11 +122,10 @@ def windows(trace: Trace, width: int = WINDOW) -> list[int]:
 def _header(trace: Trace, start: int, end: int, fatal: int | None, why: str,
             chars: int, stale: list) -> list[tuple[str, str]]:
     try:
-        sc = scenarios.get(trace.scenario)
-        report, shown = sc.report, {p.name: p.show for p in sc.params}
+        report = scenarios.get(trace.scenario).report
     except UsageError:
-        report, shown = "", {}
-    params = " ".join(f"{k}={shown[k](v) if k in shown else v}" for k, v in trace.params.items())
+        report = ""
+    params = shown_params(trace.scenario, trace.params)
     first = (f"{trace.scenario}" + (f" ({report})" if report else "") +
              f" · variant {trace.variant}" + (f" · {params}" if params else "") +
              f" · memory {trace.memory_model} · {trace.mode}")

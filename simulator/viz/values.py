@@ -12,12 +12,25 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from simulator import scenarios
 from simulator.engine.clock import duration
+from simulator.errors import UsageError
 
 # vCPU states, as simulator.models.vcpu numbers them (kept here so the pictures do
 # not import a model).
 VCPU_STATES = {0: "IDLE", 1: "FROZEN", 2: "RUNNING", 3: "SLEEPING"}
 ON = 0x1  # bit 0 of a posted-interrupt descriptor's 'pending' word
+
+
+def shown_params(scenario: str, params: dict) -> str:
+    """A run's parameters as ``k=v`` words, each written the way its scenario
+    declares it (a duration as ``35 s``, a vector in hex); raw for an unknown
+    scenario or parameter."""
+    try:
+        shown = {p.name: p.show for p in scenarios.get(scenario).params}
+    except UsageError:
+        shown = {}
+    return " ".join(f"{k}={shown[k](v) if k in shown else v}" for k, v in params.items())
 
 
 def hex2(value: int) -> str:

@@ -18,7 +18,9 @@ import math
 import textwrap
 from collections.abc import Iterable
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from simulator.engine.waitfor import Edge, cycle
 
@@ -27,6 +29,8 @@ RESOURCE = {"boxstyle": "round,pad=0.35", "fc": "#fff4e0", "ec": "#d08000", "lw"
 CYCLE, PLAIN, NOTE = "#d62728", "#555555", "#1f4f7f"  # CYCLE: why it hangs
 PRIMITIVES = ("mutex", "rwlock", "cv", "timer", "cell")  # kinds named in the box
 INCH = 1.5  # inches a unit of the layout
+PAD = 0.12  # inches of white round the drawing
+TITLE = 0.4  # inches of the band the title sits in
 
 
 def _rkey(e: Edge) -> tuple[str, str]:
@@ -67,6 +71,7 @@ def wait_for_graph(edges: Iterable[Edge], title: str = "who waits for whom") -> 
         color = CYCLE if (src, dst) in red else PLAIN
         label = e.how() if src[0] == "resource" else ""
         _arrow(ax, boxes[src], boxes[dst], pos[src], pos[dst], color, label)
+    _fit(fig, ax)
     return fig
 
 
@@ -154,15 +159,53 @@ def _canvas(pos: dict, title: str):
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
     x0, x1, y0, y1 = min(xs) - 1.7, max(xs) + 1.7, min(ys) - 0.75, max(ys) + 0.6
-    w, h = min((x1 - x0) * INCH, 10.0), (y1 - y0) * INCH + 0.4
+    w, h = min((x1 - x0) * INCH, 10.0), (y1 - y0) * INCH + TITLE
     fig = Figure(figsize=(w, h), dpi=100)
-    ax = fig.add_axes((0, 0, 1, 1 - 0.4 / h))
+    ax = fig.add_axes((0, 0, 1, 1 - TITLE / h))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_aspect("equal", adjustable="datalim")
     ax.axis("off")
-    fig.text(0.5, 1 - 0.2 / h, title, ha="center", va="center", fontsize=11, fontweight="bold")
+    fig.text(0.5, 1 - TITLE / 2 / h, title, ha="center", va="center", fontsize=11,
+             fontweight="bold")
     return fig, ax
+
+
+def _fit(fig: Figure, ax) -> None:
+    """Shrink the figure to what is drawn: the boxes, notes, arrows and labels
+    plus ``PAD``, and the title's band (at least the title's width).
+
+    The layout leaves room for notes of any length; once they are drawn their
+    extent is known. The scale (pixels per unit of the layout) is kept, so
+    nothing drawn in points changes size relative to the layout: the new
+    limits hold exactly what was measured.
+    """
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # settles the aspect ratio and the arrows' paths
+    parts = []
+    for t in ax.texts:  # the boxes, the notes, the arrows (annotations) and labels
+        parts.append(t.get_window_extent(renderer))
+        if t.get_bbox_patch() is not None:
+            parts.append(t.get_bbox_patch().get_window_extent(renderer))
+        if getattr(t, "arrow_patch", None) is not None:
+            parts.append(t.arrow_patch.get_window_extent(renderer))
+    parts = [b for b in parts if b.width > 0 and b.height > 0]
+    if not parts:
+        return
+    dpi = fig.dpi
+    box = Bbox.union(parts).padded(PAD * dpi)
+    (x0, y0), (x1, y1) = ax.transData.inverted().transform(box.get_points())
+    title = fig.texts[0]
+    w = max(box.width, title.get_window_extent(renderer).width + 2 * PAD * dpi) / dpi
+    h = box.height / dpi
+    if w * dpi > box.width:  # a title wider than the drawing: widen round its middle
+        extra = (w * dpi - box.width) / 2 * (x1 - x0) / box.width
+        x0, x1 = x0 - extra, x1 + extra
+    fig.set_size_inches(w, h + TITLE)
+    ax.set_position((0, 0, 1, h / (h + TITLE)))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    title.set_position((0.5, 1 - TITLE / 2 / (h + TITLE)))
 
 
 def _beside(ax, box, out, note: str, color: str) -> None:
