@@ -202,23 +202,48 @@ def test_a_nudge_on_a_stuck_run_is_still_taken():
     assert again.steps[-1]["func"] == "nudge" and again.schedule[-1] == "nudge"
 
 
-def _crashing_schedule() -> list[str]:
-    """OS-7613 in event_idx mode stays stuck after each nudge; the guest model's
-    ring fills, and the fourth later read finds no free descriptor: the model
-    itself raises (a limit of the model, not a behaviour of the device)."""
+def _full_ring_schedule() -> list[str]:
+    """OS-7613 in event_idx mode stays stuck after each nudge: each later read takes a
+    descriptor, until all of the ring's are in flight."""
     hang = search("virtio-barriers", "buggy", {"mode": "event_idx"}).counterexample
     m = scenarios.get("virtio-barriers").machine("buggy", hang.params)
     schedule = list(hang.schedule)
     drive_untimed(m, Replay(hang.schedule))
-    while m.verdict().kind == "stuck":
+    while m.verdict().kind == "stuck" and m.model["driver"].free:
         m.step("nudge")
         schedule += ["nudge"] + drive_untimed(m, RoundRobin())
-    assert m.crash is not None  # what this test is about
+    assert m.verdict().kind == "stuck" and not m.model["driver"].free
     return schedule
 
 
-def test_a_model_crash_is_a_fault_of_the_model_not_a_verdict():
-    schedule = _crashing_schedule()
+def test_a_nudge_with_no_free_descriptor_is_refused():
+    """A later read on a full ring would wait for a descriptor (virtio_blk stops its
+    queue on -ENOSPC): the model cannot take that nudge, and says so."""
+    schedule = _full_ring_schedule() + ["nudge"]
+    with pytest.raises(UsageError, match="needs a free descriptor"):
+        runs.replay(schedule, "virtio-barriers", "buggy", {"mode": "event_idx"})
+    trace = {**good(), "params": {**good()["params"], "mode": "event_idx"},
+             "schedule": schedule, "steps": []}
+    code, _, err = replay_text(json.dumps(trace))
+    assert_refused(code, err, says="needs a free descriptor")
+
+
+def test_a_model_crash_is_a_fault_of_the_model_not_a_verdict(monkeypatch):
+    """A built-in model that raises (here the guest's later read, made to fail) is a
+    fault of the simulator: exit 3, never a violation found in the system modelled."""
+    from simulator.models.guest import LinuxVirtioBlk
+
+    def broken_read(self):
+        raise IndexError("pop from empty list")
+        yield
+
+    hang = search("virtio-barriers", "buggy", {"mode": "event_idx"}).counterexample
+    monkeypatch.setattr(LinuxVirtioBlk, "direct_read", broken_read)
+    m = scenarios.get("virtio-barriers").machine("buggy", hang.params)
+    drive_untimed(m, Replay(hang.schedule))
+    m.step("nudge")
+    schedule = list(hang.schedule) + ["nudge"] + drive_untimed(m, RoundRobin())
+    assert m.crash is not None  # the later read's thread raised
     with pytest.raises(ModelCrash, match="not a verdict"):
         runs.replay(schedule, "virtio-barriers", "buggy", {"mode": "event_idx"})
     trace = {**good(), "params": {**good()["params"], "mode": "event_idx"},

@@ -14,7 +14,7 @@ guest memory and the guest never looks at it.
 """
 from __future__ import annotations
 
-from simulator.engine.machine import Machine
+from simulator.engine.machine import Machine, ScheduleError
 from simulator.errors import UsageError
 from simulator.models.blockif import BlockIf
 from simulator.models.guest import LinuxVirtioBlk, khungtaskd
@@ -95,6 +95,13 @@ class VirtioBarriers(Scenario):
                            f"{driver.last_used_idx}, interrupts sent={vq.interrupts}")
 
         def nudge(m: Machine) -> None:
+            if not driver.free:
+                # In the guest, virtio_queue_rq gets -ENOSPC, kicks, stops its queue,
+                # and the read waits for a completion to restart it: never, here.
+                raise ScheduleError(
+                    f"the nudge needs a free descriptor, and all {params['queue_size']} "
+                    "are in flight: a later read would wait for one (virtio_blk stops its "
+                    "queue on -ENOSPC), so the run stays stuck")
             m.add_thread(f"dd{m.steps}", 0, driver.direct_read())
 
         m = Machine(cells, cpus=2, memory_model=memory_model, tracing=tracing,
