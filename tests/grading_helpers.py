@@ -58,6 +58,63 @@ def vq_relchain(self, head, iolen):
 """
 
 
+# Chapter 4: the renewal signs without vr_lock and does not look again before sleeping
+# (methods of a VionaRing).
+RING_SIGNS_UNLOCKED = '''
+def viona_ring_lease_expire_cb(self):
+    yield ops.lock(self.vr_lock, "viona_ring_lease_expire_cb")
+    yield ops.cv_broadcast(self.vr_cv, "viona_ring_lease_expire_cb")
+    yield ops.unlock(self.vr_lock, "viona_ring_lease_expire_cb")
+    return False
+
+def keep_lease_fresh(self):
+    if (yield from self.leases.vmm_drv_lease_expired(self.lease)):
+        yield from self.leases.vmm_drv_lease_break(self.lease)
+        yield ops.unlock(self.vr_lock, "viona_ring_lease_renew")
+        yield from self.leases.vmm_drv_lease_sign(self.lease)
+        yield ops.lock(self.vr_lock, "viona_ring_lease_renew")
+'''
+
+# Chapter 5 (methods of a Vm): whoever comes first does every vCPU's part, so TMRs are
+# written under running guests.
+RENDEZVOUS_DOES_EVERY_PART = """
+def vm_handle_rendezvous(self, vcpuid):
+    rv = self.rendezvous
+    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
+    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
+        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
+        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
+        for i in members(req & ~done):
+            yield from rv.func(i)
+        yield ops.store(rv.done_cell, req, "vm_handle_rendezvous")
+        yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
+    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
+"""
+# Chapter 5: each vCPU does its own part and never waits for the others.
+RENDEZVOUS_NO_WAIT = """
+def vm_handle_rendezvous(self, vcpuid):
+    rv = self.rendezvous
+    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
+    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
+        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
+        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
+        if req >> vcpuid & 1 and not done >> vcpuid & 1:
+            yield from rv.func(vcpuid)
+            done |= 1 << vcpuid
+            yield ops.store(rv.done_cell, done, "vm_handle_rendezvous")
+        if req == done:
+            yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
+    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
+
+def vm_entry_blocked(self, vcpu):
+    rv = self.rendezvous
+    if (yield ops.load(rv.func_cell, "vcpu_rendezvous_pending")):
+        done = yield ops.load(rv.done_cell, "vcpu_rendezvous_pending")
+        if not done >> vcpu.vcpuid & 1:
+            return EXIT_RENDEZVOUS
+    return None
+"""
+
 def pir_rule(compare: str, name: str = "FixedPIR") -> str:
     """Chapter 2: a notification rule that notifies when ``compare`` holds,
     ``top`` being the highest other vector pending (a class's text)."""

@@ -246,29 +246,11 @@ def test_a_process_directed_kill_from_outside_would_end_the_macos_hang():
 
 
 # -------------------------------------------------------------- fixes, good and bad
+# Fixes that work without a signal handler are answers to the chapter's exercise:
+# they are verified in the instructor's tests (test_grading_keys.py).
 def test_the_illumos_fix_is_one_hook():
     changed = {k for k in vars(IllumosBlockif) if not k.startswith("_")}
     assert changed - {"variant_name", "host"} == {"blockif_init"}
-
-
-class TimedPoll(HyperkitBlockif):
-    """No signal, no handler: sleep 1 ms and look at be_status again."""
-
-    def blockif_cancel_wait(self, be, bse):
-        yield ops.sleep(10**6, "usleep", timer="poll")
-
-
-class ProcessDirected(HyperkitBlockif):
-    """kill(getpid(), SIGCONT) instead of pthread_kill: macOS's kqueue hears that."""
-
-    def blockif_cancel_wait(self, be, bse):
-        yield ops.store(bse.pending, 1, "blockif_cancel")
-        yield from self.blockif_bse_push(bse)
-        yield from self.process.kill(SIGCONT)
-        yield ops.lock(bse.mtx, "blockif_cancel")
-        while (yield ops.load(bse.pending, "blockif_cancel")):
-            yield ops.cv_wait(bse.cond, bse.mtx, "blockif_cancel")
-        yield ops.unlock(bse.mtx, "blockif_cancel")
 
 
 class DropBcMtx(HyperkitBlockif):
@@ -278,12 +260,6 @@ class DropBcMtx(HyperkitBlockif):
         yield ops.unlock(self.mtx, "blockif_cancel")
         yield from super().blockif_cancel_wait(be, bse)
         yield ops.lock(self.mtx, "blockif_cancel")
-
-
-@pytest.mark.parametrize("fix", [TimedPoll, ProcessDirected])
-def test_a_fix_without_a_signal_handler_verifies_on_macos(fix):
-    result = search(SCENARIO, fix)
-    assert result.found is None and result.exhausted, result.summary()
 
 
 def test_dropping_bc_mtx_alone_still_hangs_with_blkio_stuck_on_the_ahci_lock():

@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 from grading_helpers import (
+    RING_SIGNS_UNLOCKED,
     data_answer,
     grade,
     grade_all,
@@ -158,28 +159,13 @@ def test_6703a0e_ring_closes_the_window_but_hangs_with_the_worker_awake():
     assert "a cycle through vmm_lease_cv" in results[1].reason
 
 
-SIGN_UNLOCKED_NO_RECHECK = '''
-def viona_ring_lease_expire_cb(self):
-    yield ops.lock(self.vr_lock, "viona_ring_lease_expire_cb")
-    yield ops.cv_broadcast(self.vr_cv, "viona_ring_lease_expire_cb")
-    yield ops.unlock(self.vr_lock, "viona_ring_lease_expire_cb")
-    return False
-
-def keep_lease_fresh(self):
-    if (yield from self.leases.vmm_drv_lease_expired(self.lease)):
-        yield from self.leases.vmm_drv_lease_break(self.lease)
-        yield ops.unlock(self.vr_lock, "viona_ring_lease_renew")
-        yield from self.leases.vmm_drv_lease_sign(self.lease)
-        yield ops.lock(self.vr_lock, "viona_ring_lease_renew")
-'''
-
 
 @pytest.mark.parametrize("body, check, words", [
     (inspect.getsource(VionaRing.viona_ring_lease_expire_cb), "fix",
      "the explorer found a stuck run"),
     ("def viona_ring_lease_expire_cb(self):\n    return False\n    yield", "fix",
      "even a plain run (threads taking turns) ends stuck"),
-    (SIGN_UNLOCKED_NO_RECHECK, "fix", "stuck"),
+    (RING_SIGNS_UNLOCKED, "fix", "stuck"),
     ("def keep_lease_fresh(self):\n    raise NotImplementedError()", "fix",
      "raised NotImplementedError"),
     ("def keep_lease_fresh(self):\n    yield 'renew please'", "fix-awake",

@@ -12,6 +12,8 @@ the solutions or the hidden checks skip in a student's copy.
 """
 
 import pytest
+from grading_helpers import RENDEZVOUS_DOES_EVERY_PART as DOES_EVERY_PART
+from grading_helpers import RENDEZVOUS_NO_WAIT as NO_WAIT
 from grading_helpers import (
     data_answer,
     grade,
@@ -150,49 +152,11 @@ def test_the_solutions_schedule_passes_every_check():
 
 
 # ----------------------------------------------------------------- Part C
-# Every vCPU's part done by whoever gets to vm_handle_rendezvous first.
-DOES_EVERY_PART = """
-def vm_handle_rendezvous(self, vcpuid):
-    rv = self.rendezvous
-    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
-    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
-        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
-        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
-        for i in members(req & ~done):
-            yield from rv.func(i)
-        yield ops.store(rv.done_cell, req, "vm_handle_rendezvous")
-        yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
-    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
-"""
 # ec6f18e's answer in the initiator: update every TMR, no rendezvous.
 NO_RENDEZVOUS = """
 def vm_smp_rendezvous(self, vcpuid, dest, from_cpu):
     for i in members(dest):
         yield from self.rendezvous.func(i)
-"""
-# Each vCPU does its own part and never waits for the others.
-NO_WAIT = """
-def vm_handle_rendezvous(self, vcpuid):
-    rv = self.rendezvous
-    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
-    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
-        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
-        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
-        if req >> vcpuid & 1 and not done >> vcpuid & 1:
-            yield from rv.func(vcpuid)
-            done |= 1 << vcpuid
-            yield ops.store(rv.done_cell, done, "vm_handle_rendezvous")
-        if req == done:
-            yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
-    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
-
-def vm_entry_blocked(self, vcpu):
-    rv = self.rendezvous
-    if (yield ops.load(rv.func_cell, "vcpu_rendezvous_pending")):
-        done = yield ops.load(rv.done_cell, "vcpu_rendezvous_pending")
-        if not done >> vcpu.vcpuid & 1:
-            return EXIT_RENDEZVOUS
-    return None
 """
 # The solution's rendezvous without its wake-up from vm_handle_reqidle: a waiter
 # that saw vCPU 1 RUNNING sleeps on after vCPU 1 has left for userspace.

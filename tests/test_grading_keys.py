@@ -24,8 +24,10 @@ from grading_helpers import (
     solution_answer,
     solution_cells,
     subclass_answer,
+    subclass_source,
 )
 
+from simulator.engine import ops
 from simulator.grading import chapters
 from simulator.grading.answers import last_binding
 from simulator.grading.chapters import ch01_virtio as ch01
@@ -33,6 +35,8 @@ from simulator.grading.chapters import ch02_pir as ch02
 from simulator.grading.exercise import GRADED_FROM, graded_seed
 from simulator.grading.instructor import hidden_module, instructor_dir
 from simulator.grading.nbgrader_plugin import check_calls
+from simulator.models.blockif import HyperkitBlockif
+from simulator.models.host import SIGCONT
 from simulator.search import search
 
 pytestmark = needs_instructor
@@ -222,7 +226,7 @@ def test_the_rule_without_the_new_claim_spins_once_the_clock_is_below_the_networ
 # ------------------------------------- no whole answer in what the student copy holds
 # The student copy ships tests/test_grading_ch0[3-5].py: their wrong answers may pass a
 # visible check, but none may pass every check of a grade cell, hidden ones included.
-# A Part C fix that passes everything lives here, in the instructor's file.
+# Part C fixes that pass everything live here, in the instructor's file.
 PROCESS_DIRECTED = """
 yield ops.store(bse.pending, 1, "blockif_cancel")
 yield from self.blockif_bse_push(bse)
@@ -232,6 +236,30 @@ while (yield ops.load(bse.pending, "blockif_cancel")):
     yield ops.cv_wait(bse.cond, bse.mtx, "blockif_cancel")
 yield ops.unlock(bse.mtx, "blockif_cancel")
 """
+
+
+class TimedPoll(HyperkitBlockif):
+    """No signal, no handler: sleep 1 ms and look at be_status again."""
+
+    def blockif_cancel_wait(self, be, bse):
+        yield ops.sleep(10**6, "usleep", timer="poll")
+
+
+def process_directed() -> type:
+    """``PROCESS_DIRECTED`` as a class: kill(getpid(), SIGCONT) instead of
+    pthread_kill, which macOS's kqueue hears."""
+    scope = {"HyperkitBlockif": HyperkitBlockif, "ops": ops, "SIGCONT": SIGCONT}
+    exec(subclass_source("HyperkitBlockif", PROCESS_DIRECTED, "ProcessDirected",  # noqa: S102
+                         "blockif_cancel_wait(self, be, bse)"), scope)
+    return scope["ProcessDirected"]
+
+
+@pytest.mark.parametrize("fix", [TimedPoll, process_directed()])
+def test_a_fix_without_a_signal_handler_verifies_on_macos(fix):
+    result = search("blockif-cancel", fix)
+    assert result.found is None and result.exhausted, result.summary()
+
+
 SHIPPED = {  # chapter: its shipped test file, the base class, a bare body's method
     "ch03_blockif": ("test_grading_ch03.py", "HyperkitBlockif",
                      "blockif_cancel_wait(self, be, bse)"),

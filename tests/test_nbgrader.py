@@ -22,7 +22,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_helpers import LOCKED_TOO_EARLY, needs_instructor, pir_rule, subclass_source
+from grading_helpers import (
+    LOCKED_TOO_EARLY,
+    RENDEZVOUS_DOES_EVERY_PART,
+    RENDEZVOUS_NO_WAIT,
+    RING_SIGNS_UNLOCKED,
+    needs_instructor,
+    pir_rule,
+    subclass_source,
+)
 
 from simulator.grading import chapters
 from simulator.grading.chapters import ch03_blockif, ch04_lease, ch05_rendezvous
@@ -169,20 +177,7 @@ ABBA_ENDS_WELL = "<solution>\nabba = 'finish'"
 # the chapter's 6703a0e ring: no lost wake-up, a deadlock with the worker awake
 RING_6703A0E = ring(inspect.getsource(LockedExpireRing.viona_ring_lease_expire_cb))
 # the renewal signs without vr_lock, and does not look again before sleeping
-SIGNS_UNLOCKED = ring('''
-def viona_ring_lease_expire_cb(self):
-    yield ops.lock(self.vr_lock, "viona_ring_lease_expire_cb")
-    yield ops.cv_broadcast(self.vr_cv, "viona_ring_lease_expire_cb")
-    yield ops.unlock(self.vr_lock, "viona_ring_lease_expire_cb")
-    return False
-
-def keep_lease_fresh(self):
-    if (yield from self.leases.vmm_drv_lease_expired(self.lease)):
-        yield from self.leases.vmm_drv_lease_break(self.lease)
-        yield ops.unlock(self.vr_lock, "viona_ring_lease_renew")
-        yield from self.leases.vmm_drv_lease_sign(self.lease)
-        yield ops.lock(self.vr_lock, "viona_ring_lease_renew")
-''')
+SIGNS_UNLOCKED = ring(RING_SIGNS_UNLOCKED)
 RING_RAISES = ring("def keep_lease_fresh(self):\n    raise RuntimeError('lease gone')\n    yield")
 RING_CATCHES_ALL = ring('''
 def keep_lease_fresh(self):
@@ -204,43 +199,9 @@ CH5_VALUES = [("deadlock", "ok"), (None, 0, 1, 3),
               *[[[], [0], [1], [3], [0, 1], [0, 3], [1, 3], [0, 1, 3]]] * 2]
 CH5_ENDS_WELL = "schedule = 'bhyvectl* vcpu1* bhyvectl* vcpu3* finish'"
 # each vCPU does its own part and never waits for the others: no rendezvous at all
-NO_WAIT = vm('''
-def vm_handle_rendezvous(self, vcpuid):
-    rv = self.rendezvous
-    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
-    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
-        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
-        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
-        if req >> vcpuid & 1 and not done >> vcpuid & 1:
-            yield from rv.func(vcpuid)
-            done |= 1 << vcpuid
-            yield ops.store(rv.done_cell, done, "vm_handle_rendezvous")
-        if req == done:
-            yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
-    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
-
-def vm_entry_blocked(self, vcpu):
-    rv = self.rendezvous
-    if (yield ops.load(rv.func_cell, "vcpu_rendezvous_pending")):
-        done = yield ops.load(rv.done_cell, "vcpu_rendezvous_pending")
-        if not done >> vcpu.vcpuid & 1:
-            return EXIT_RENDEZVOUS
-    return None
-''')
+NO_WAIT = vm(RENDEZVOUS_NO_WAIT)
 # whoever comes first does every vCPU's part: TMRs written under running guests
-DOES_EVERY_PART = vm('''
-def vm_handle_rendezvous(self, vcpuid):
-    rv = self.rendezvous
-    yield ops.lock(rv.mtx, "vm_handle_rendezvous")
-    if (yield ops.load(rv.func_cell, "vm_handle_rendezvous")):
-        req = yield ops.load(rv.req_cell, "vm_handle_rendezvous")
-        done = yield ops.load(rv.done_cell, "vm_handle_rendezvous")
-        for i in members(req & ~done):
-            yield from rv.func(i)
-        yield ops.store(rv.done_cell, req, "vm_handle_rendezvous")
-        yield ops.store(rv.func_cell, 0, "vm_set_rendezvous_func")
-    yield ops.unlock(rv.mtx, "vm_handle_rendezvous")
-''')
+DOES_EVERY_PART = vm(RENDEZVOUS_DOES_EVERY_PART)
 RESTATED = vm("def vm_handle_rendezvous(self, vcpuid):\n"
               "    yield from super().vm_handle_rendezvous(vcpuid)")
 PATCHES_CH5 = RESTATED + PATCH

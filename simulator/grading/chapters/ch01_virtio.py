@@ -27,7 +27,7 @@ from simulator.engine import ops
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
-from simulator.grading.predictions import check_form, is_int, one_of
+from simulator.grading.predictions import check_consistent, is_int, one_of
 from simulator.grading.rebuild import ops_namespace
 from simulator.grading.replay import check_schedule
 from simulator.grading.result import CheckResult, failed, passed
@@ -171,14 +171,9 @@ def consistent(answer: dict) -> str | None:
 
 def check_prediction(answer: object, ctx: Context) -> CheckResult:
     """Part A (visible): the form, and the four values agree with each other."""
-    bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    why = consistent(answer)
-    if why is not None:
-        return failed(why)
-    return passed("the four values are well formed and agree with each other; the grader "
-                  "compares them with the model's run")
+    return check_consistent(answer, FORM, consistent,
+                            "the four values are well formed and agree with each other; "
+                            "the grader compares them with the model's run")
 
 
 # =================================================================== Part B

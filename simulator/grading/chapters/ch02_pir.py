@@ -25,7 +25,7 @@ from simulator.engine.memory import ModelError
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
-from simulator.grading.predictions import check_form, is_bool, is_int
+from simulator.grading.predictions import check_consistent, is_bool, is_int
 from simulator.grading.rebuild import OP_KINDS, ops_namespace
 from simulator.grading.replay import check_schedule
 from simulator.grading.result import CheckResult, failed, passed
@@ -135,14 +135,9 @@ def consistent(answer: dict, q: Question) -> str | None:
 
 def check_prediction(answer: object, ctx: Context) -> CheckResult:
     """Part A (visible): the form, and the values agree with each other."""
-    bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    why = consistent(answer, question(ctx.seed(NAME)))
-    if why is not None:
-        return failed(why)
-    return passed("deliverable and delivers agree with your PPR; the grader compares PPR "
-                  "with the APIC's")
+    return check_consistent(answer, FORM, lambda a: consistent(a, question(ctx.seed(NAME))),
+                            "deliverable and delivers agree with your PPR; the grader "
+                            "compares PPR with the APIC's")
 
 
 # =================================================================== Part B

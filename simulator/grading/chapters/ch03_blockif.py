@@ -29,7 +29,7 @@ from simulator.engine.strategies import RoundRobin
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
-from simulator.grading.predictions import check_form, is_bool, one_of
+from simulator.grading.predictions import check_consistent, is_bool, one_of
 from simulator.grading.rebuild import ops_namespace
 from simulator.grading.replay import check_schedule
 from simulator.grading.result import CheckResult, failed, passed
@@ -174,14 +174,9 @@ def consistent(answer: dict, q: Question) -> str | None:
 
 def check_prediction(answer: object, ctx: Context) -> CheckResult:
     """Part A (visible): the form, and the values agree with each other and the rules."""
-    bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    why = consistent(answer, question(ctx.seed(NAME)))
-    if why is not None:
-        return failed(why)
-    return passed("the three values fit together and fit the chapter's rules; the grader "
-                  "compares them with the model's run")
+    return check_consistent(answer, FORM, lambda a: consistent(a, question(ctx.seed(NAME))),
+                            "the three values fit together and fit the chapter's rules; the "
+                            "grader compares them with the model's run")
 
 
 # =================================================================== Part B

@@ -28,10 +28,10 @@ from simulator.engine.machine import Machine
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
-from simulator.grading.predictions import check_form, is_bool, is_int
+from simulator.grading.predictions import check_consistent, is_bool, is_int
 from simulator.grading.rebuild import ops_namespace
 from simulator.grading.replay import check_schedule
-from simulator.grading.result import CheckResult, failed, passed
+from simulator.grading.result import CheckResult, failed
 from simulator.models.viona import LockedExpireRing, VionaRing
 from simulator.scenarios.lease_livelock import Fix6703a0e
 
@@ -202,13 +202,9 @@ def consistent(answer: dict) -> str | None:
 
 def check_prediction(answer: object, ctx: Context) -> CheckResult:
     """Part A (visible): the form, and the values can go together."""
-    bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    why = consistent(answer)
-    if why is not None:
-        return failed(why)
-    return passed("the three values go together; the grader compares them with the run")
+    return check_consistent(answer, FORM, consistent,
+                            "the three values go together; the grader compares them with the "
+                            "run")
 
 
 # =================================================================== Part B

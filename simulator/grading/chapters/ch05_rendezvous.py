@@ -28,7 +28,7 @@ from simulator.engine.strategies import RoundRobin
 from simulator.errors import UsageError
 from simulator.grading.exercise import Chapter, Check, ClassAnswer, Context, is_graded
 from simulator.grading.fixes import FixExercise
-from simulator.grading.predictions import check_form, one_of
+from simulator.grading.predictions import check_consistent, check_form, compare, one_of
 from simulator.grading.rebuild import ops_namespace
 from simulator.grading.replay import check_schedule, final_machine
 from simulator.grading.result import CheckResult, failed, passed
@@ -199,29 +199,16 @@ def consistent(answer: dict, q: Question) -> str | None:
 
 def check_prediction(answer: object, ctx: Context) -> CheckResult:
     """Part A (visible): the form, and the values agree with each other."""
-    bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    why = consistent(answer, question(ctx.seed(NAME)))
-    if why is not None:
-        return failed(why)
-    return passed("the four values fit together; the grader compares them with the model's run")
+    return check_consistent(answer, FORM, lambda a: consistent(a, question(ctx.seed(NAME))),
+                            "the four values fit together; the grader compares them with the "
+                            "model's run")
 
 
 def compare_prediction(answer: object, expected: dict) -> CheckResult:
-    """``answer`` against the model's ``expected``, key by key; the reason names
-    the wrong keys, not their right values. (``predictions.compare`` knows
-    strings, booleans and integers; here a value may be None or a list.)"""
+    """``answer`` (of this chapter's form) against the model's ``expected``, key by key;
+    the reason names the wrong keys, not their right values."""
     bad = check_form(answer, FORM)
-    if bad is not None:
-        return bad
-    given = {**answer, "verdict": answer["verdict"].strip().lower()}
-    wrong = [k for k in expected if given[k] != expected[k]]
-    if wrong:
-        right = [k for k in expected if k not in wrong]
-        tail = f" ({', '.join(right)} right)" if right else ""
-        return failed(f"not right yet: {', '.join(wrong)}{tail}")
-    return passed(f"all {len(expected)} predictions are right")
+    return bad if bad is not None else compare(answer, expected)
 
 
 # =================================================================== Part B
