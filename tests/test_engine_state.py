@@ -17,6 +17,7 @@ tests hold the engine to it on every registered scenario and variant:
 """
 from __future__ import annotations
 
+import inspect
 import random
 from collections import deque
 
@@ -116,10 +117,27 @@ def _random_runs(factory, seeds):
 
 
 def _instance_attrs(obj) -> set[str]:
+    """What an instance holds: its ``__dict__`` and its fields, the slots of a Python
+    class or the C fields of the extension type the compiled engine makes of it
+    (both are data descriptors on the class)."""
     names = set(vars(obj)) if hasattr(obj, "__dict__") else set()
     for cls in type(obj).__mro__:
-        names |= {s for s in getattr(cls, "__slots__", ()) if hasattr(obj, s)}
+        names |= {n for n, d in vars(cls).items()
+                  if (inspect.isgetsetdescriptor(d) or inspect.ismemberdescriptor(d))
+                  and not n.startswith("__") and _writable(obj, n)}
     return names
+
+
+def _writable(obj, name: str) -> bool:
+    """A field, not a read-only property (which compiled is a descriptor too):
+    it takes its own value back."""
+    if not hasattr(obj, name):
+        return False
+    try:
+        setattr(obj, name, getattr(obj, name))
+    except AttributeError:
+        return False
+    return True
 
 
 def _engine_objects(v, where="machine"):

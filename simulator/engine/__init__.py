@@ -6,3 +6,9 @@ possible now, performs one chosen action at a time, and reports a verdict.
 Strategies choose actions; ``engine.clock`` adds simulated time with simpy;
 ``engine.explore`` searches all interleavings; ``engine.trace`` records runs.
 """
+
+# Before any engine module is imported: the compiled hot path, but only if it was
+# built from the sources as they are now (engine.compiled).
+from simulator.engine import compiled as _compiled  # noqa: E402
+
+_compiled.install()

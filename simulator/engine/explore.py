@@ -428,8 +428,8 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                             if m.preemptions + (other in costly) <= bound:
                                 if done:
                                     fp = prints[other]
-                                    asleep = frozenset(b for b in done
-                                                       if independent(prints[b], fp))
+                                    asleep = frozenset([b for b in done
+                                                        if independent(prints[b], fp)])
                                 else:
                                     asleep = _NONE
                                 branches.append((other, asleep))
@@ -455,7 +455,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 break
             if reduce and sleep:
                 fp = prints[first]
-                sleep = frozenset(b for b in sleep if independent(prints[b], fp))
+                sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
             try:
                 m.take(first)
             except NeedsLiveThread as miss:
@@ -473,7 +473,7 @@ def _continuation(pending: list, snap, schedule: list[str], depth: int, m: Machi
         return
     if prints is not None and sleep:
         fp = prints[first]
-        sleep = frozenset(b for b in sleep if independent(prints[b], fp))
+        sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
     pending.append((snap, schedule, depth, first, sleep))
 
 

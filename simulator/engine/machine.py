@@ -299,7 +299,7 @@ class Machine:
                     self.preemptions += 1
             self.last[t.cpu] = name
         try:
-            result = self._handlers[op[0]](self, t, op)
+            result = _HANDLERS[op[0]](self, t, op)
         except ModelError as exc:
             self.failure = f"{name}: {exc}"
             result = None
@@ -562,11 +562,11 @@ class Machine:
         return pictures.snapshot(self)
 
 
-# Each op kind's handler. Kept on the class, not built per machine: a table of
-# bound methods would tie every machine into a reference cycle, which only the
-# cyclic garbage collector could free (the explorer discards machines by the
-# thousand and keeps that collector off while it searches).
-Machine._handlers = {
+# Each op kind's handler, one table for every machine: a table of bound methods
+# per machine would tie each into a reference cycle, which only the cyclic
+# garbage collector could free (the explorer discards machines by the thousand
+# and keeps that collector off while it searches).
+_HANDLERS = {
     O.LOAD: Machine._do_load, O.STORE: Machine._do_store, O.FENCE: Machine._do_fence,
     O.CAS: Machine._do_atomic, O.SWAP: Machine._do_atomic, O.FETCH_OR: Machine._do_atomic,
     O.FETCH_AND: Machine._do_atomic, O.FETCH_ADD: Machine._do_atomic,

@@ -1,0 +1,3 @@
+# Cython's declarations for footprint.py (see machine.pxd).
+
+cpdef bint independent(tuple a, tuple b) except -1
