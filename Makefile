@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test setup sanitize bench book hub proxy clean
+.PHONY: lab test setup compile sanitize bench book hub proxy clean
 
 # JupyterLab listens on loopback unless told otherwise (LAB_IP=0.0.0.0 for a room).
 LAB_IP   ?= 127.0.0.1
@@ -17,7 +17,15 @@ LAB_ARGS ?=
 # Jupyter refuses to run as root without --allow-root; containers and CI run as root.
 AS_ROOT  := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-$(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py native/guests/*)
+# The explorer's compiled hot path (simulator/engine/compiled.py) is built by the
+# install too: editing one of its sources re-installs, so the compiled modules are
+# never older than what they were compiled from (if they were, the engine would
+# run them as Python until then, and say so).
+ENGINE_SRC := $(foreach m,machine memory snapshot footprint explore,\
+                $(addprefix simulator/engine/$(m),.py .pxd)) simulator/engine/compiled.py
+
+$(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py native/guests/*) \
+          $(ENGINE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,hub]'
@@ -25,6 +33,11 @@ $(STAMP): pyproject.toml setup.py $(wildcard native/*.c native/*.h native/*.py n
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Compile the explorer (and the KVM backend) again, now.
+compile: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -c "from simulator.engine import compiled; print('explorer:', compiled.status())"
 
 # The hub's proxy, configurable-http-proxy, from npm (hub/package.json).
 PROXY := hub/node_modules/.bin/configurable-http-proxy
@@ -95,3 +108,4 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _build hub/node_modules
+	rm -f simulator/engine/*.so simulator/engine/*.c simulator/engine/compiled.json

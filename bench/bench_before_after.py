@@ -1,11 +1,12 @@
 """The explorer now against an earlier version of itself, and one process against two.
 
     git archive <commit> simulator | tar -x -C /tmp/before
-    python bench/bench_before_after.py --before /tmp/before [--repeat 3] [--workers 2]
+    python bench/bench_before_after.py --before /tmp/before [--repeat 3] [--workers 2] [--pure]
 
 Each row is one search (as ``search()`` runs it, without minimisation) in
 a fresh Python process: the earlier source tree (``--before``: a copy of an
-older commit's ``simulator/``), this tree in one process, and this tree with
+older commit's ``simulator/``), this tree in one process (with ``--pure``, also
+as Python: ``HVR_PURE=1``, the explorer not compiled), and this tree with
 ``--workers`` processes, run by run in turn so that all meet the same load.
 Printed per row: the verdict, states (a split search counts what two workers
 both visited twice), and medians of wall and CPU seconds (CPU includes the
@@ -69,8 +70,9 @@ def one(name: str, variant: str, params: dict, workers: int) -> dict:
             "cpu": time.process_time() - cpu + children.ru_utime + children.ru_stime}
 
 
-def _run(tree: str, name: str, variant: str, params: dict, workers: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=tree)
+def _run(tree: str, name: str, variant: str, params: dict, workers: int,
+         extra_env: dict | None = None) -> dict:
+    env = dict(os.environ, PYTHONPATH=tree, **(extra_env or {}))
     out = subprocess.run([sys.executable, __file__, "--one", name, variant, json.dumps(params),
                           str(workers)], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -82,6 +84,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", default="", help="only rows whose label contains this")
+    parser.add_argument("--pure", action="store_true",
+                        help="also run this tree as Python (HVR_PURE=1)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -89,18 +93,24 @@ def main() -> None:
         print(json.dumps(one(name, variant, json.loads(params), int(workers))))
         return
     print(f"# load average at start: {os.getloadavg()}", flush=True)
-    columns = ([("before", args.before, 1)] if args.before else []) + [("now", ROOT, 1)]
+    from simulator.engine import compiled
+
+    print(f"# explorer now: {compiled.status()}", flush=True)
+    columns = ([("before", args.before, 1, None)] if args.before else []) + [
+        ("now", ROOT, 1, None)]
+    if args.pure:
+        columns.append(("now, Python", ROOT, 1, {compiled.PURE_ENV: "1"}))
     if args.workers > 1:
-        columns.append((f"now x{args.workers}", ROOT, args.workers))
+        columns.append((f"now x{args.workers}", ROOT, args.workers, None))
     for label, name, variant, params in ROWS:
         if args.rows not in label:
             continue
         runs = {c[0]: [] for c in columns}
         for _ in range(args.repeat):
-            for col, tree, workers in columns:
-                runs[col].append(_run(tree, name, variant, params, workers))
+            for col, tree, workers, env in columns:
+                runs[col].append(_run(tree, name, variant, params, workers, env))
         cells = []
-        for col, _, _ in columns:
+        for col, *_ in columns:
             got = runs[col]
             cells.append(f"{col}: {got[0]['label']} b={got[0]['bound']} "
                          f"{statistics.median(g['states'] for g in got):,.0f} st "

@@ -20,6 +20,7 @@ import statistics
 import time
 
 from simulator import scenarios
+from simulator.engine import compiled
 from simulator.engine.explore import explore
 
 
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip the long rows")
     args = parser.parse_args()
     n = args.repeat
+    print(f"# explorer: {compiled.status()} (the replay explorer steps the same machine: its "
+          "figures are not the old explorer's; bench_before_after.py compares with that)")
     for mode in ("flags", "event_idx"):
         row(f"OS-7613 buggy {mode}: first counterexample", "virtio-barriers", "buggy",
             {"mode": mode}, n, old=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from simulator.cli.common import add_scenario_args, checked, print_json
+from simulator.engine import compiled
 from simulator.engine.explore import STRATEGIES
 from simulator.errors import UsageError
 from simulator.search import search
@@ -54,6 +55,9 @@ def run(args) -> int:
         print_json(out)
         return 0
     print(found.summary())
+    how = compiled.status()
+    if how != "compiled":  # slower than it could be: say why, once
+        print(f"# explorer: {how}")
     if args.strategy != "dfs":
         print(f"# {args.runs} runs: {found.counts()}")
     if found.counterexample is not None:

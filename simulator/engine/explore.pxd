@@ -1,8 +1,12 @@
 # Cython's declarations for explore.py (see machine.pxd): the search loop holds
-# the machine as an extension type when compiled.
+# the machine as an extension type when compiled, its counts as C integers.
 import cython
-from simulator.engine.machine cimport Machine
+from simulator.engine.machine cimport Machine, Thread
 
-@cython.locals(m=Machine)
+@cython.locals(t=Thread)
+cpdef _costly(Machine m, list enabled)
+
+@cython.locals(m=Machine, states=cython.long, steps=cython.long, schedules=cython.long,
+               pruned=cython.long)
 cpdef _dfs(run, bound, stats, max_states, deadline, bint reduce, pending=*, visited=*,
            bint split=*)

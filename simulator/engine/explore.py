@@ -68,6 +68,14 @@ collector is kept off the state cache while a search runs (``_quiet_gc``):
 machines hold no reference cycles, so a discarded one is freed at once and
 the young garbage is collected only after many rebuilds.
 
+Compiled: where the install could, Cython compiles this module and the ones
+every step goes through (the machine, memory, snapshots, footprints) from
+these same files; the ``.pxd`` file beside each makes the machine, its threads
+and its memory extension types with C fields, and types the search loop's
+machine and counts (``engine.compiled`` says how, and guards against a build
+older than its sources). The code is written so that it means the same
+either way, and a test runs every scenario variant both ways.
+
 Not made incremental: the state key. Pieces of it cached between steps would
 have to be invalidated by every op that changes them, and an op added later
 that forgets to would make the search silently unsound; the key is rebuilt
@@ -364,117 +372,127 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
     visit, fresh = visited.setdefault, [0, _NONE]
     if pending is None:
         pending = [(run.root, [], 0, "", _NONE)]
-    while pending:
-        snap, sched_ref, depth, alt, sleep = pending.pop()
-        schedule = sched_ref[:depth]
-        m = run.m
-        restore(m, snap)
-        if alt:
-            try:
-                m.take(alt)
-            except NeedsLiveThread as miss:
-                m = run.revive(miss)
-            stats.steps += 1
-            schedule.append(alt)
-        stats.schedules += 1
-        if not stats.schedules & 0x7FFF:
-            run.tidy()
-        while True:
-            k = key_of(m)
-            seen = visit(k, fresh)  # [preemptions, sleep set] when last explored
-            if seen is fresh:
-                stats.states += 1  # distinct states; a revisit with a smaller sleep set
-                fresh = [0, _NONE]  # is explored again but not counted
-            elif seen[0] <= m.preemptions:
-                if seen[1] <= sleep:
+    # The counts live in locals while the pass runs, and go back into ``stats`` when it
+    # ends, however it ends.
+    states, steps, schedules, pruned = (stats.states, stats.steps, stats.schedules,
+                                         stats.pruned_by_bound)
+    try:
+        while pending:
+            snap, sched_ref, depth, alt, sleep = pending.pop()
+            schedule = sched_ref[:depth]
+            m = run.m
+            restore(m, snap)
+            if alt:
+                try:
+                    m.take(alt)
+                except NeedsLiveThread as miss:
+                    m = run.revive(miss)
+                steps += 1
+                schedule.append(alt)
+            schedules += 1
+            if not schedules & 0x7FFF:
+                run.tidy()
+            while True:
+                k = key_of(m)
+                seen = visit(k, fresh)  # [preemptions, sleep set] when last explored
+                if seen is fresh:
+                    states += 1  # distinct states; a revisit with a smaller sleep set
+                    fresh = [0, _NONE]  # is explored again but not counted
+                elif seen[0] <= m.preemptions:
+                    if seen[1] <= sleep:
+                        break
+                    sleep = sleep & seen[1]
+                seen[0], seen[1] = m.preemptions, sleep
+                enabled = m.enabled()
+                if not enabled:
+                    verdict = run.verdict(m, k)
+                    if verdict is not None and verdict.bad:
+                        return Found(schedule, verdict, m.preemptions)
                     break
-                sleep = sleep & seen[1]
-            seen[0], seen[1] = m.preemptions, sleep
-            enabled = m.enabled()
-            if not enabled:
-                verdict = run.verdict(m, k)
-                if verdict is not None and verdict.bad:
-                    return Found(schedule, verdict, m.preemptions)
-                break
-            if stats.states >= max_states or (deadline and time.monotonic() > deadline):
-                stats.hit_state_limit = True
-                return None
-            if len(enabled) == 1 and not sleep:
-                # One thing can happen: nothing to branch on, and it preempts nobody
-                # (a switch preempts only a thread that could still run).
-                first = enabled[0]
+                if states >= max_states or (deadline and time.monotonic() > deadline):
+                    stats.hit_state_limit = True
+                    return None
+                if len(enabled) == 1 and not sleep:
+                    # One thing can happen: nothing to branch on, and it preempts nobody
+                    # (a switch preempts only a thread that could still run).
+                    first = enabled[0]
+                    try:
+                        m.take(first)
+                    except NeedsLiveThread as miss:
+                        m = run.revive(miss)
+                    steps += 1
+                    schedule.append(first)
+                    continue
+                costly = _NONE if single else _costly(m, enabled)
+                ordered = enabled
+                if costly:
+                    ordered = [a for a in enabled if a not in costly] + [
+                        a for a in enabled if a in costly]
+                if sleep:
+                    ordered = [a for a in ordered if a not in sleep]
+                    if not ordered:
+                        break  # every action here is covered by an equivalent order elsewhere
+                if len(ordered) > 1 or sleep:
+                    if reduce:
+                        prints = run.footprints(m, k, (*ordered, *sleep))
+                        done, branches = list(sleep), []
+                        for i, other in enumerate(ordered):
+                            if i > 0:
+                                if m.preemptions + (other in costly) <= bound:
+                                    if done:
+                                        fp = prints[other]
+                                        asleep = frozenset([b for b in done
+                                                            if independent(prints[b], fp)])
+                                    else:
+                                        asleep = _NONE
+                                    branches.append((other, asleep))
+                                else:
+                                    pruned += 1
+                            done.append(other)
+                    else:  # no sleep sets: every later action is a branch, within the bound
+                        room = bound - m.preemptions
+                        branches = [(other, _NONE) for other in ordered[1:]
+                                    if (other in costly) <= room]
+                        pruned += len(ordered) - 1 - len(branches)
+                    if branches:  # explored in order, after this path
+                        snap, depth = save(m, k), len(schedule)
+                        pending += [(snap, schedule, depth, other, asleep)
+                                    for other, asleep in reversed(branches)]
+                        if split:
+                            pruned += _continuation(pending, snap, schedule, depth, m,
+                                                    ordered[0], costly, bound, sleep,
+                                                    prints if reduce else None)
+                            return None
+                first = ordered[0]
+                if first in costly and m.preemptions + 1 > bound:
+                    pruned += 1
+                    break
+                if reduce and sleep:
+                    fp = prints[first]
+                    sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
                 try:
                     m.take(first)
                 except NeedsLiveThread as miss:
                     m = run.revive(miss)
-                stats.steps += 1
+                steps += 1
                 schedule.append(first)
-                continue
-            costly = _NONE if single else _costly(m, enabled)
-            ordered = enabled
-            if costly:
-                ordered = [a for a in enabled if a not in costly] + [
-                    a for a in enabled if a in costly]
-            if sleep:
-                ordered = [a for a in ordered if a not in sleep]
-                if not ordered:
-                    break  # every action here is covered by an equivalent order elsewhere
-            if len(ordered) > 1 or sleep:
-                if reduce:
-                    prints = run.footprints(m, k, (*ordered, *sleep))
-                    done, branches = list(sleep), []
-                    for i, other in enumerate(ordered):
-                        if i > 0:
-                            if m.preemptions + (other in costly) <= bound:
-                                if done:
-                                    fp = prints[other]
-                                    asleep = frozenset([b for b in done
-                                                        if independent(prints[b], fp)])
-                                else:
-                                    asleep = _NONE
-                                branches.append((other, asleep))
-                            else:
-                                stats.pruned_by_bound += 1
-                        done.append(other)
-                else:  # no sleep sets: every later action is a branch, within the bound
-                    room = bound - m.preemptions
-                    branches = [(other, _NONE) for other in ordered[1:]
-                                if (other in costly) <= room]
-                    stats.pruned_by_bound += len(ordered) - 1 - len(branches)
-                if branches:  # explored in order, after this path
-                    snap, depth = save(m, k), len(schedule)
-                    pending += [(snap, schedule, depth, other, asleep)
-                                for other, asleep in reversed(branches)]
-                    if split:
-                        _continuation(pending, snap, schedule, depth, m, ordered[0], costly,
-                                      bound, stats, sleep, prints if reduce else None)
-                        return None
-            first = ordered[0]
-            if first in costly and m.preemptions + 1 > bound:
-                stats.pruned_by_bound += 1
-                break
-            if reduce and sleep:
-                fp = prints[first]
-                sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
-            try:
-                m.take(first)
-            except NeedsLiveThread as miss:
-                m = run.revive(miss)
-            stats.steps += 1
-            schedule.append(first)
+    finally:
+        stats.states, stats.steps, stats.schedules, stats.pruned_by_bound = (
+            states, steps, schedules, pruned)
     return None
 
 
 def _continuation(pending: list, snap, schedule: list[str], depth: int, m: Machine, first: str,
-                  costly, bound: int, stats: Stats, sleep, prints: dict | None) -> None:
-    """The path's own next step as a pending branch, as ``_dfs`` would take it."""
+                  costly, bound: int, sleep, prints: dict | None) -> int:
+    """The path's own next step as a pending branch, as ``_dfs`` would take it; 1 if
+    the bound prunes it instead (counted by the caller), else 0."""
     if first in costly and m.preemptions + 1 > bound:
-        stats.pruned_by_bound += 1
-        return
+        return 1
     if prints is not None and sleep:
         fp = prints[first]
         sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
     pending.append((snap, schedule, depth, first, sleep))
+    return 0
 
 
 def dfs(factory: Factory, bound: int | None = None, max_states: int = 500_000,

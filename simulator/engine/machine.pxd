@@ -6,12 +6,15 @@
 # two classes is listed here; one missing is a compile error, not a silent slot.
 import cython
 
+from simulator.engine.memory cimport SequentialMemory
+
 cdef class Thread:
     cdef public object name, cpu, gen, op, wait, signal, daemon, hist, memo, gen_hist
 
 cdef class Machine:
     cdef dict __dict__  # a scenario's own attributes (model, reach_ctx)
-    cdef public object memory, cpus, threads, by_name, mutexes, cvs, rwlocks, timers
+    cdef public SequentialMemory memory
+    cdef public object cpus, threads, by_name, mutexes, cvs, rwlocks, timers
     cdef public object tracing, records, step_budget, steps, now, failure, crash
     cdef public object check_property, nudge_fn, nudge_wakes, last, preemptions, _drain_names
 

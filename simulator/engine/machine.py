@@ -33,7 +33,10 @@ The rule for adding engine state (a new attribute, a new lock kind, a new op
 that changes something): declare it in ``LAYOUT``; if it is ``STATE``, add it
 to ``snapshot.key``, ``snapshot.save`` and ``snapshot.restore``; if it is a new
 op, give it a footprint in ``engine.footprint`` (an op kind the footprints do
-not know is dependent on everything, which is sound but prunes nothing).
+not know is dependent on everything, which is sound but prunes nothing). A
+new attribute of the Machine, a Thread or a memory model also goes into
+``machine.pxd`` or ``memory.pxd``: compiled (``engine.compiled``), those classes
+are extension types with a fixed set of fields.
 tests/test_engine_state.py fails for an attribute that is not declared, for
 configuration that a step changes, for state that the key does not tell apart
 or a restore does not bring back, on every registered scenario.
@@ -613,8 +616,8 @@ LAYOUT: dict[type, dict[str, str]] = {
         "gen": CONFIG,  # the program itself; where it stands is named by hist
         "memo": EXPLORER, "gen_hist": EXPLORER,
     },
-    SequentialMemory: {"cells": STATE, "cpus": CONFIG},
-    TsoMemory: {"cells": STATE, "buffers": STATE, "cpus": CONFIG},
+    SequentialMemory: {"cells": STATE, "cpus": CONFIG, "buffered": CONFIG},
+    TsoMemory: {"cells": STATE, "buffers": STATE, "cpus": CONFIG, "buffered": CONFIG},
     Mutex: {"owner": STATE},
     CondVar: {"waiters": STATE},
     RwLock: {"writer": STATE, "readers": STATE, "waiting_writers": STATE},

@@ -14,8 +14,6 @@ shape behind OS-7613.
 """
 from __future__ import annotations
 
-from collections import deque
-
 from simulator.errors import UsageError
 
 
@@ -27,11 +25,11 @@ class SequentialMemory:
     """Every store is visible to every CPU at once; nothing is ever buffered."""
 
     name = "sc"
-    buffered = False  # stores reach memory at once
 
     def __init__(self, cells: dict[str, int], cpus: int):
         self.cells = dict(cells)
         self.cpus = cpus
+        self.buffered = False  # stores reach memory at once
 
     def load(self, cpu: int, addr: str) -> int:
         try:
@@ -68,14 +66,17 @@ class SequentialMemory:
 
 
 class TsoMemory(SequentialMemory):
-    """x86-TSO: a FIFO store buffer per CPU with store-to-load forwarding."""
+    """x86-TSO: a FIFO store buffer per CPU with store-to-load forwarding.
+
+    A buffer is a tuple of ``(cell, value)`` stores, oldest first, replaced whole
+    when it changes: the state key and a snapshot then take it as it is."""
 
     name = "tso"
-    buffered = True
 
     def __init__(self, cells: dict[str, int], cpus: int):
         super().__init__(cells, cpus)
-        self.buffers = [deque() for _ in range(cpus)]
+        self.buffered = True
+        self.buffers: list[tuple[tuple[str, int], ...]] = [()] * cpus
 
     def load(self, cpu: int, addr: str) -> int:
         buf = self.buffers[cpu]
@@ -83,18 +84,20 @@ class TsoMemory(SequentialMemory):
             for a, v in reversed(buf):
                 if a == addr:
                     return v
-        return super().load(cpu, addr)
+        return SequentialMemory.load(self, cpu, addr)  # (compiled, super() needs the class)
 
     def store(self, cpu: int, addr: str, value: int) -> None:
         if addr not in self.cells:
             raise ModelError(f"store to unknown memory cell {addr!r}")
-        self.buffers[cpu].append((addr, value))
+        self.buffers[cpu] += ((addr, value),)
 
     def flush(self, cpu: int) -> None:
         buf = self.buffers[cpu]
-        while buf:
-            a, v = buf.popleft()
-            self.cells[a] = v
+        if buf:
+            cells = self.cells
+            for a, v in buf:
+                cells[a] = v
+            self.buffers[cpu] = ()
 
     def buffered_cpus(self) -> list[int]:
         return [c for c, buf in enumerate(self.buffers) if buf]
@@ -104,7 +107,8 @@ class TsoMemory(SequentialMemory):
         buf = self.buffers[cpu]
         if not buf:
             raise ModelError(f"cpu{cpu}'s store buffer is empty")
-        a, v = buf.popleft()
+        a, v = buf[0]
+        self.buffers[cpu] = buf[1:]
         self.cells[a] = v
         return a, v
 
@@ -112,7 +116,7 @@ class TsoMemory(SequentialMemory):
         return list(self.buffers[cpu])
 
     def key(self) -> tuple:
-        return (tuple(self.cells.values()), tuple(tuple(b) for b in self.buffers))
+        return (tuple(self.cells.values()), tuple(self.buffers))
 
 
 MODELS = {"sc": SequentialMemory, "tso": TsoMemory}

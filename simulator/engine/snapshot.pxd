@@ -4,7 +4,7 @@ import cython
 from simulator.engine.machine cimport Machine, Thread
 from simulator.engine.memory cimport SequentialMemory
 
-@cython.locals(mem=SequentialMemory)
+@cython.locals(mem=SequentialMemory, t=Thread)
 cpdef tuple key(Machine m)
 cpdef tuple save(Machine m, tuple k)
 @cython.locals(mem=SequentialMemory, t=Thread)

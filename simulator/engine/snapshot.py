@@ -41,7 +41,7 @@ def key(m: Machine) -> Key:
     mem, mx, cvs, rws, timers = m.memory, m.mutexes, m.cvs, m.rwlocks, m.timers
     return (
         tuple(mem.cells.values()),
-        tuple(map(tuple, mem.buffers)) if mem.buffered else (),
+        tuple(mem.buffers) if mem.buffered else (),
         tuple([(t.op, t.wait, t.hist, t.signal) for t in m.threads]),
         (tuple(h) if len(h := [(k, x.owner) for k, x in mx.items() if x.owner is not None]) < 2
          else tuple(sorted(h))) if mx else (),
@@ -68,7 +68,7 @@ def restore(m: Machine, snap: Snapshot) -> None:
     mem = m.memory
     mem.cells = cells.copy()
     if mem.buffered:
-        mem.buffers = [deque(b) for b in k[1]]
+        mem.buffers = list(k[1])
     for t, (op, wait, hist, signal) in zip(m.threads, k[2], strict=True):
         t.op, t.wait, t.hist, t.signal = op, wait, hist, signal
     if m.mutexes:
