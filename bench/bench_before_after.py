@@ -109,13 +109,19 @@ def main() -> None:
         for _ in range(args.repeat):
             for col, tree, workers, env in columns:
                 runs[col].append(_run(tree, name, variant, params, workers, env))
-        cells = []
+        cells, rate = [], {}
         for col, *_ in columns:
             got = runs[col]
+            states, cpu = (statistics.median(g["states"] for g in got),
+                           statistics.median(g["cpu"] for g in got))
+            rate[col] = states / cpu
             cells.append(f"{col}: {got[0]['label']} b={got[0]['bound']} "
-                         f"{statistics.median(g['states'] for g in got):,.0f} st "
-                         f"{statistics.median(g['wall'] for g in got):.2f} s wall "
-                         f"{statistics.median(g['cpu'] for g in got):.2f} s cpu")
+                         f"{states:,.0f} st "
+                         f"{statistics.median(g['wall'] for g in got):.3f} s wall "
+                         f"{cpu:.3f} s cpu")
+        if "before" in rate:  # new states per CPU second, against the earlier tree's
+            cells.append(" ".join(f"{col} x{rate[col] / rate['before']:.1f}"
+                                  for col in rate if col != "before"))
         print(f"{label:<40} " + " | ".join(cells), flush=True)
     print(f"# load average at end: {os.getloadavg()}", flush=True)
 
