@@ -60,9 +60,13 @@ def engine_build() -> dict:
             # Typing comes from the .pxd files alone: the .py files' annotations
             # document, they do not make Cython check or convert arguments.
             directives = {"language_level": 3, "annotation_typing": False}
-            exts = cythonize(sources, build_dir=os.path.join("build", "cython"), quiet=True,
-                             compiler_directives=directives)
-            return {"ext_modules": exts}
+            try:
+                exts = cythonize(sources, build_dir=os.path.join("build", "cython"),
+                                 quiet=True, compiler_directives=directives)
+            except Exception as exc:  # a Cython that cannot translate them: stay Python
+                reason = f"Cython failed: {exc}"
+            else:
+                return {"ext_modules": exts}
     print(f"hypervisor-races: the explorer stays pure Python ({reason})", file=sys.stderr)
     return {}
 

@@ -71,6 +71,18 @@ def test_a_missing_module_or_manifest_means_python(tmp_path):
     assert "footprint missing" in compiled.decide(where, environ={})
 
 
+def test_an_installed_package_carries_what_the_digest_covers():
+    """A wheel holds each module's .py and, by package data, its .pxd: without the
+    .pxd an installed build could never match its digest, and would run as Python."""
+    import tomllib
+
+    with open(os.path.join(HERE, "..", "pyproject.toml"), "rb") as f:
+        data = tomllib.load(f)["tool"]["setuptools"]["package-data"]
+    assert "*.pxd" in data.get(compiled.PACKAGE, [])
+    for m in compiled.MODULES:
+        assert os.path.exists(os.path.join(compiled.HERE, m + ".pxd")), m
+
+
 def test_nothing_built_or_pure_asked_for_means_python(tmp_path):
     assert "not compiled" in compiled.decide(str(tmp_path), environ={})
     assert compiled.decide(compiled.HERE, environ={compiled.PURE_ENV: "1"}) == (
