@@ -796,9 +796,12 @@ def explore(factory: Factory, strategy: str = "dfs", *, bound: int | None = None
         raise UsageError(f"unknown search strategy {strategy!r} (choose {', '.join(STRATEGIES)})")
     if engine not in ENGINES:
         raise UsageError(f"unknown explorer engine {engine!r} (choose {', '.join(ENGINES)})")
-    from simulator.engine import parallel
+    if type(workers) is int and workers == 1:  # one process: multiprocessing stays unloaded
+        why_one = ""
+    else:
+        from simulator.engine import parallel
 
-    workers, why_one = parallel.resolve_workers(workers)
+        workers, why_one = parallel.resolve_workers(workers)
     result = None
     if engine == "memo":
         try:
