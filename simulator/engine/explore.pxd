@@ -6,6 +6,8 @@ from simulator.engine.machine cimport Machine, Thread
 @cython.locals(t=Thread)
 cpdef _costly(Machine m, list enabled)
 
+cpdef Machine _take(run, Machine m, str action)
+
 @cython.locals(m=Machine, states=cython.long, steps=cython.long, schedules=cython.long,
                pruned=cython.long)
 cpdef _dfs(run, bound, stats, max_states, deadline, bint reduce, pending=*, visited=*,

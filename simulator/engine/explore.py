@@ -383,10 +383,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
             m = run.m
             restore(m, snap)
             if alt:
-                try:
-                    m.take(alt)
-                except NeedsLiveThread as miss:
-                    m = run.revive(miss)
+                m = _take(run, m, alt)
                 steps += 1
                 schedule.append(alt)
             schedules += 1
@@ -416,10 +413,7 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                     # One thing can happen: nothing to branch on, and it preempts nobody
                     # (a switch preempts only a thread that could still run).
                     first = enabled[0]
-                    try:
-                        m.take(first)
-                    except NeedsLiveThread as miss:
-                        m = run.revive(miss)
+                    m = _take(run, m, first)
                     steps += 1
                     schedule.append(first)
                     continue
@@ -470,16 +464,24 @@ def _dfs(run: _Runner, bound: int, stats: Stats, max_states: int,
                 if reduce and sleep:
                     fp = prints[first]
                     sleep = frozenset([b for b in sleep if independent(prints[b], fp)])
-                try:
-                    m.take(first)
-                except NeedsLiveThread as miss:
-                    m = run.revive(miss)
+                m = _take(run, m, first)
                 steps += 1
                 schedule.append(first)
     finally:
         stats.states, stats.steps, stats.schedules, stats.pruned_by_bound = (
             states, steps, schedules, pruned)
     return None
+
+
+def _take(run: _Runner, m: Machine, action: str) -> Machine:
+    """Take ``action`` (one ``enabled()`` offers now) on ``m``; the machine to go on
+    with: ``m``, or a revived one if a detached thread had to run code its memo has
+    not seen."""
+    try:
+        m.take(action)
+    except NeedsLiveThread as miss:
+        return run.revive(miss)
+    return m
 
 
 def _continuation(pending: list, snap, schedule: list[str], depth: int, m: Machine, first: str,
