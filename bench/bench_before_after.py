@@ -35,6 +35,9 @@ ROWS = [
     ("OS-7613 fixed event_idx, 3 requests", "virtio-barriers", "fixed",
      {"requests": 3, "mode": "event_idx"}),
     ("OS-6829 pir-wakeup fixed", "pir-wakeup", "fixed", {}),
+    # The model 1a73642 called "fixed" (77,614 states) is the one named 21e2c66 since.
+    ("OS-6829 pir-wakeup 21e2c66 (then: fixed)", "pir-wakeup", "21e2c66",
+     {"_before_variant": "fixed"}),
     ("OS-6829 pir-wakeup pending-prio", "pir-wakeup", "pending-prio", {}),
     ("OS-6829 pir-wakeup fixed, timer_cpu=1", "pir-wakeup", "fixed", {"timer_cpu": 1}),
     # Random runs, every verdict counted (as the CLI does): ``_runs`` runs of ``_strategy``.
@@ -105,10 +108,13 @@ def main() -> None:
     for label, name, variant, params in ROWS:
         if args.rows not in label:
             continue
+        params = dict(params)
+        before_variant = params.pop("_before_variant", variant)  # a variant renamed since
         runs = {c[0]: [] for c in columns}
         for _ in range(args.repeat):
             for col, tree, workers, env in columns:
-                runs[col].append(_run(tree, name, variant, params, workers, env))
+                v = before_variant if col == "before" else variant
+                runs[col].append(_run(tree, name, v, params, workers, env))
         cells, rate = [], {}
         for col, *_ in columns:
             got = runs[col]
