@@ -10,6 +10,8 @@ full spaces are compared in the slow tests.
 """
 from __future__ import annotations
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,6 +104,52 @@ def test_a_detached_thread_revived_for_the_verdict_sees_its_own_model_state():
     old, new = _both(factory, por=False)
     assert old.label == new.label == "verified"
     assert new.stats.states == old.stats.states and new.stats.rebuilds > 0
+
+
+def _finished(m) -> bool:
+    return not m.enabled() and all(t.op is None or t.daemon for t in m.threads)
+
+
+@pytest.mark.parametrize("name", scenarios.names())
+def test_a_machine_only_property_agrees_with_the_property_on_every_finished_run(name):
+    """``Machine.property_holds`` judges a finished run without the model objects, so
+    the explorer need not revive them: on every variant's finished random runs it
+    must say what the property itself says."""
+    sc = scenarios.get(name)
+    resolved = sc.resolve({})
+    finished = 0
+    for variant in sc.variants:
+        for seed in range(60):
+            m, rng = sc.machine(variant, resolved), random.Random(seed)
+            while acts := m.enabled():
+                m.step(rng.choice(acts))
+            if m.property_holds is None:
+                break  # this scenario has none: the explorer revives to judge
+            if m.failure is None and _finished(m):
+                finished += 1
+                assert m.property_holds(m) == m.check_property(m)[0], (variant, seed)
+    if sc.machine(next(iter(sc.variants)), resolved).property_holds is not None:
+        assert finished > 0
+
+
+def test_the_explorer_judges_finished_runs_without_reviving_when_it_can(monkeypatch):
+    """pir-wakeup's property holds exactly when vCPU0 finished: its end states are
+    judged from the machine, so the only revivals left are memo misses."""
+    from simulator.engine import explore as explore_module
+
+    sc = scenarios.get("pir-wakeup")
+    resolved = sc.resolve({})
+    for_verdicts = []
+    original = explore_module._Runner.revive
+
+    def counting(self, miss=None):
+        if miss is None:
+            for_verdicts.append(1)
+        return original(self, miss)
+
+    monkeypatch.setattr(explore_module._Runner, "revive", counting)
+    r = explore(lambda: sc.machine("pending-prio", resolved), minimise_found=False)
+    assert r.label == "verified" and r.stats.rebuilds > 0 and not for_verdicts
 
 
 def test_a_thread_whose_ops_are_not_a_function_of_its_results_falls_back_to_replay():

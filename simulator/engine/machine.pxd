@@ -16,7 +16,8 @@ cdef class Machine:
     cdef public SequentialMemory memory
     cdef public object cpus, threads, by_name, mutexes, cvs, rwlocks, timers
     cdef public object tracing, records, step_budget, steps, now, failure, crash
-    cdef public object check_property, nudge_fn, nudge_wakes, last, preemptions, _drain_names
+    cdef public object check_property, property_holds, nudge_fn, nudge_wakes, last, preemptions
+    cdef public object _drain_names
 
     @cython.locals(t=Thread)
     cpdef list enabled(self)

@@ -123,6 +123,7 @@ class Machine:
         tracing: bool = False,
         step_budget: int = 20_000,
         check_property: Callable[[Machine], tuple[bool, str]] | None = None,
+        property_holds: Callable[[Machine], bool] | None = None,
         nudge: Callable[[Machine], None] | None = None,
         nudge_wakes: Callable[[Machine, Thread], bool] | None = None,
     ):
@@ -142,6 +143,11 @@ class Machine:
         self.failure: str | None = None
         self.crash: str | None = None  # model code raised (a failure of the model itself)
         self.check_property = check_property
+        # The property's truth read from the machine alone (no model object), for a
+        # run whose threads that matter have all finished: the explorer judges such an
+        # end state with it instead of bringing the model objects back to life. It
+        # must agree there with check_property's first value (tests check it).
+        self.property_holds = property_holds
         self.nudge_fn = nudge
         # Which blocked threads (daemons too) the nudge would set going again;
         # None: any halted CPU or interruptible wait of a thread that matters.
@@ -603,7 +609,8 @@ LAYOUT: dict[type, dict[str, str]] = {
         "failure": STATE,  # a failed check or a crash ends the run
         "steps": COUNT, "preemptions": COUNT,
         "cpus": CONFIG, "by_name": CONFIG, "tracing": CONFIG, "step_budget": CONFIG,
-        "check_property": CONFIG, "nudge_fn": CONFIG, "nudge_wakes": CONFIG,
+        "check_property": CONFIG, "property_holds": CONFIG, "nudge_fn": CONFIG,
+        "nudge_wakes": CONFIG,
         "_drain_names": CONFIG,
         "crash": OUTSIDE,  # why model code raised, for runs' ModelCrash (failure keys it)
         "model": MODEL,  # a scenario's model objects, for its narrative and checks

@@ -46,6 +46,19 @@ def verdict(m: Machine) -> Verdict | None:
     return Verdict(DEADLOCK, reason, waits)
 
 
+def finished_ok(m: Machine) -> Verdict | None:
+    """``ok`` for an ended run whose threads that matter all finished and whose
+    property the machine alone shows to hold (``Machine.property_holds``); None
+    where the verdict needs the scenario's model objects: a run still blocked, a
+    scenario without a machine-only test, or a property that does not hold."""
+    holds = m.property_holds
+    if holds is None or m.failure is not None or m.steps >= m.step_budget or m.enabled():
+        return None
+    if any(t.op is not None and not t.daemon for t in m.threads):
+        return None
+    return Verdict(OK, "the property holds (read from the machine)") if holds(m) else None
+
+
 def _nudge_helps(m: Machine, live: list[Thread], blocked: list[Thread]) -> bool:
     """Would the scenario's nudge set a thread going again? The scenario may say
     precisely (``nudge_wakes``, asked of every blocked thread, daemons included:

@@ -272,7 +272,8 @@ class PirWakeup(Scenario):
             m.add_thread(f"bhyvectl{m.steps}", VIONA_CPU, vcpu.vm_inject_nmi(VIONA_CPU))
 
         m = Machine(cells, cpus=3, memory_model=memory_model, tracing=tracing,
-                    step_budget=step_budget, check_property=woke, nudge=nudge)
+                    step_budget=step_budget, check_property=woke,
+                    property_holds=_vcpu0_done, nudge=nudge)
         m.model = {"vcpu": vcpu, "vlapic": vlapic, "page": page, "apicv": apicv,
                    "guest": guest}
         m.add_thread("vcpu0", VCPU_CPU, vcpu.vm_run(
@@ -286,11 +287,16 @@ class PirWakeup(Scenario):
         return m
 
 
+def _vcpu0_done(m: Machine) -> bool:
+    """The property's truth, from the machine alone: vCPU0 finished (it woke)."""
+    return m.by_name["vcpu0"].done
+
+
 def _check_woke(m: Machine, vcpu: Vcpu, apicv: PostedInterrupts, page: VlapicPage,
                 guest: IllumosGuest) -> tuple[bool, str]:
     """The property, in words: did vCPU0 finish, or what is it sleeping through?"""
     handled = ", ".join(f"{v:#04x}" for v in guest.handled) or "nothing"
-    if m.by_name["vcpu0"].done:
+    if _vcpu0_done(m):
         return True, f"vCPU0 woke and handled {handled}"
     ppr = page.vlapic.ppr
     posted = apicv.pending_vectors(m.memory.cells) | page.vlapic.irr
