@@ -44,7 +44,10 @@ the machine keeps (``Thread.hist``, already part of the state). So:
    keep up to date. At an end state where some thread is detached, the
    verdict comes from a rebuilt machine, and is remembered by state key for
    the next visit (the model objects are a function of the thread histories,
-   the same assumption the state key makes).
+   the same assumption the state key makes). Except where every thread that
+   matters finished and the scenario can tell from the machine alone that its
+   property holds (``Machine.property_holds``): that end state is ``ok``
+   without a rebuild (``outcome.finished_ok``).
 
 The search order, the state cache, preemption bounding and the sleep sets are
 unchanged, so counts and counterexamples equal the re-executing explorer's
