@@ -10,6 +10,7 @@ every scenario variant: verdicts, counts, counterexamples, walks.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import shutil
@@ -94,7 +95,7 @@ def test_a_failed_build_writes_a_manifest_that_matches_nothing(tmp_path):
     (tmp_path / compiled.MANIFEST).write_text(json.dumps({"digest": None}))
     for m in compiled.MODULES:
         (tmp_path / (m + ".py")).write_text("")
-        (tmp_path / (m + ".cpython-311-x86_64-linux-gnu.so")).write_text("")
+        (tmp_path / (m + importlib.machinery.EXTENSION_SUFFIXES[0])).write_text("")
     assert compiled.decide(str(tmp_path), environ={}) is not None
 
 

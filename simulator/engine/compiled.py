@@ -115,13 +115,4 @@ def install() -> None:
 def status() -> str:
     """How the hot path runs in this process: "compiled", or "Python (why)"."""
     install()
-    if _why_not is not None:
-        return f"Python ({_why_not})"
-    loaded = [sys.modules.get(f"{PACKAGE}.{m}") for m in MODULES]
-    if any(mod is not None and mod.__file__.endswith(".py") for mod in loaded):
-        return "Python (imported before the guard was installed)"
-    return "compiled"
-
-
-def is_compiled() -> bool:
-    return status() == "compiled"
+    return "compiled" if _why_not is None else f"Python ({_why_not})"

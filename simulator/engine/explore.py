@@ -330,10 +330,7 @@ class _Runner:
     def step(self, action: str) -> Machine:
         """Take ``action`` (one ``enabled()`` offers now); bring the threads to life if
         a detached one needs it."""
-        try:
-            self.m.take(action)
-        except NeedsLiveThread as miss:
-            self.revive(miss)
+        self.m = _take(self, self.m, action)
         return self.m
 
     def verdict(self, m: Machine, k: tuple) -> Verdict | None:
